@@ -247,6 +247,32 @@ impl Index {
         Ok(eoi.is_match())
     }
 
+    /// Whether some byte continues the document from `state` (when not, and the state is
+    /// accepting, only end-of-sequence may follow).
+    pub fn has_continuation(&self, state: State) -> Result<bool, IndexError> {
+        let mut search = self.lock();
+        for b in 0..=255u8 {
+            if search
+                .step(&self.inner.dfa, state.0, b)
+                .map_err(|()| self.exhausted())?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The mask of `state` if it was already computed (never computes it).
+    pub fn cached_mask(&self, state: State) -> Option<Arc<StateMask>> {
+        self.inner
+            .masks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&state.0)
+            .cloned()
+    }
+
     /// The mask of `state`, computed on first use and cached.
     pub fn mask(&self, state: State) -> Result<Arc<StateMask>, IndexError> {
         if let Some(mask) = self

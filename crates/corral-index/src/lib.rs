@@ -5,8 +5,9 @@
 //!   added and special tokens), built from a `tokenizers::Tokenizer`.
 //! - [`Index`]: the DFA plus per-state masks, computed lazily and cached; shared
 //!   between sequences (`Send + Sync`, cheap `Clone`).
-//! - [`Guide`]: one sequence's cursor: [`Guide::allowed_tokens`], [`Guide::advance`],
-//!   [`Guide::is_accepting`], [`Guide::forced_bytes`].
+//! - [`Guide`]: one sequence's cursor: [`Guide::is_allowed`] and [`Guide::advance`] (walk
+//!   one token's bytes), [`Guide::allowed_tokens`] / [`Guide::fill_mask`] (the full mask),
+//!   [`Guide::validate_tokens`], [`Guide::rollback`], [`Guide::forced_tokens`].
 //!
 //! ```
 //! use corral_index::{Guide, Index, Vocabulary};
@@ -28,7 +29,7 @@ mod toktrie;
 mod vocab;
 
 pub use error::{GuideError, IndexError, VocabularyError};
-pub use guide::Guide;
+pub use guide::{Guide, DEFAULT_MAX_ROLLBACK};
 pub use index::{Index, IndexOptions, State, StateMask};
 pub use toktrie::TokenTrie;
 pub use vocab::{detect_encoding, token_bytes, TokenEncoding, Vocabulary};

@@ -1,0 +1,420 @@
+//! [`Sampler`]: one token from one logits row.
+use corral_index::Guide;
+
+use crate::error::SamplerError;
+use crate::noise::{gumbel, GUMBEL_MAX};
+use crate::params::SamplingParams;
+use crate::penalties::TokenCounts;
+
+/// Counters of how tokens were chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SamplerStats {
+    /// Tokens chosen.
+    pub steps: u64,
+    /// Constrained steps whose unmasked choice was allowed (no mask was needed).
+    pub sample_first_hits: u64,
+    /// Constrained steps that used the full mask (a rejected first choice, truncation, or
+    /// mask-first mode).
+    pub masked: u64,
+}
+
+/// Chooses tokens: penalties, temperature, top-k/top-p/min-p and seeded sampling, under an
+/// optional constraint.
+///
+/// Sampling uses the Gumbel-max trick: token `t` scores `logit_t / T + G(seed, position, t)`
+/// and the best score wins, which draws exactly from `softmax(logits / T)`. Because the
+/// noise is fixed per token, the best *allowed* token is the same whether the mask is applied
+/// first or only after the unconstrained winner was rejected ("sample first"): both
+/// strategies give identical outputs, and the distribution is exactly the masked one.
+/// With top-k, top-p or min-p the cut depends on which tokens are allowed, so the mask is
+/// always applied first.
+#[derive(Clone, Debug)]
+pub struct Sampler {
+    params: SamplingParams,
+    seed: u64,
+    mask_first: bool,
+    stats: SamplerStats,
+    scratch: Vec<(u32, f32)>,
+}
+
+impl Sampler {
+    /// A sampler; without a seed in `params` one is drawn from the OS.
+    pub fn new(params: SamplingParams) -> Sampler {
+        let seed = params.seed.unwrap_or_else(random_seed);
+        Sampler {
+            params,
+            seed,
+            mask_first: false,
+            stats: SamplerStats::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Always compute the full mask before choosing (the reference strategy; slower).
+    pub fn mask_first(mut self, on: bool) -> Sampler {
+        self.mask_first = on;
+        self
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &SamplingParams {
+        &self.params
+    }
+
+    /// The seed in use.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SamplerStats {
+        self.stats
+    }
+
+    /// Choose the token at sequence position `position` from `logits` (modified in place by
+    /// the penalties). With a guide, the token is one the guide allows (the guide is not
+    /// advanced). `logits` may be longer than the guide's vocabulary; ids past it are never
+    /// chosen under a guide.
+    pub fn sample(
+        &mut self,
+        logits: &mut [f32],
+        guide: Option<&mut Guide>,
+        counts: &TokenCounts,
+        position: usize,
+    ) -> Result<u32, SamplerError> {
+        self.stats.steps += 1;
+        if self.params.penalizes() {
+            counts.apply(&self.params, logits);
+        }
+        let inv_t = if self.params.is_greedy() {
+            None
+        } else {
+            Some(1.0 / self.params.temperature)
+        };
+        let Some(guide) = guide else {
+            return if self.params.truncates() && inv_t.is_some() {
+                self.truncated(logits, None, position)
+            } else {
+                best(logits, inv_t, self.seed, position, 0..logits.len() as u32)
+                    .ok_or(SamplerError::NoFiniteLogit)
+            };
+        };
+        let truncated = self.params.truncates() && inv_t.is_some();
+        if !self.mask_first && !truncated {
+            if let Some(t) = best(logits, inv_t, self.seed, position, 0..logits.len() as u32) {
+                if guide.is_allowed(t)? {
+                    self.stats.sample_first_hits += 1;
+                    return Ok(t);
+                }
+            }
+        }
+        self.stats.masked += 1;
+        let words = guide.allowed_tokens()?;
+        if truncated {
+            return self.truncated(logits, Some(words), position);
+        }
+        best(
+            logits,
+            inv_t,
+            self.seed,
+            position,
+            set_bits(words, logits.len()),
+        )
+        .ok_or(SamplerError::NoTokenAllowed { position })
+    }
+
+    /// Mask first, then top-k, top-p and min-p on the tempered distribution, then the
+    /// Gumbel-max choice among the kept tokens.
+    fn truncated(
+        &mut self,
+        logits: &[f32],
+        mask: Option<&[u64]>,
+        position: usize,
+    ) -> Result<u32, SamplerError> {
+        let inv_t = 1.0 / self.params.temperature;
+        let cands = &mut self.scratch;
+        cands.clear();
+        match mask {
+            Some(words) => cands.extend(
+                set_bits(words, logits.len())
+                    .map(|t| (t, logits[t as usize] * inv_t))
+                    .filter(|(_, v)| !v.is_nan() && *v > f32::NEG_INFINITY),
+            ),
+            None => cands.extend(
+                logits
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &l)| (t as u32, l * inv_t))
+                    .filter(|(_, v)| !v.is_nan() && *v > f32::NEG_INFINITY),
+            ),
+        }
+        if cands.is_empty() {
+            return Err(match mask {
+                Some(_) => SamplerError::NoTokenAllowed { position },
+                None => SamplerError::NoFiniteLogit,
+            });
+        }
+        let by_value = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if let Some(k) = self.params.top_k.filter(|&k| k > 0 && k < cands.len()) {
+            cands.select_nth_unstable_by(k - 1, by_value);
+            cands.truncate(k);
+        }
+        let vmax = cands.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+        let z: f64 = cands.iter().map(|c| ((c.1 - vmax) as f64).exp()).sum();
+        if self.params.top_p < 1.0 {
+            // Only the most likely tokens need sorting: those within 30 nats of the best
+            // hold all but a negligible mass; fall back to all when they do not reach p.
+            let head_mass: f64 = cands
+                .iter()
+                .filter(|c| c.1 >= vmax - 30.0)
+                .map(|c| ((c.1 - vmax) as f64).exp())
+                .sum();
+            if head_mass / z >= self.params.top_p as f64 {
+                cands.retain(|c| c.1 >= vmax - 30.0);
+            }
+            cands.sort_unstable_by(by_value);
+            let mut cum = 0.0;
+            let mut keep = cands.len();
+            for (i, c) in cands.iter().enumerate() {
+                cum += ((c.1 - vmax) as f64).exp() / z;
+                if cum >= self.params.top_p as f64 {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            cands.truncate(keep.max(1));
+        }
+        if self.params.min_p > 0.0 {
+            // p_i >= min_p * p_max  ⇔  v_i - v_max >= ln(min_p).
+            let floor = vmax + self.params.min_p.ln();
+            cands.retain(|c| c.1 >= floor);
+        }
+        let mut best_tok = None;
+        let mut best_score = f64::NEG_INFINITY;
+        for &(t, v) in cands.iter() {
+            let s = v as f64 + gumbel(self.seed, position, t);
+            if s > best_score || (s == best_score && best_tok.is_some_and(|b| t < b)) {
+                best_score = s;
+                best_tok = Some(t);
+            }
+        }
+        best_tok.ok_or(SamplerError::NoTokenAllowed { position })
+    }
+}
+
+/// The ids of the set bits of `words` below `limit`, ascending.
+fn set_bits(words: &[u64], limit: usize) -> impl Iterator<Item = u32> + Clone + '_ {
+    words.iter().enumerate().flat_map(move |(w, &word)| {
+        let mut bits = word;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let t = w * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(t)
+        })
+        .filter(move |&t| t < limit)
+        .map(|t| t as u32)
+    })
+}
+
+/// The best token among `ids` (ascending): the argmax of the logits when `inv_t` is
+/// `None`, else of `logit / T + gumbel`; ties go to the smaller id. `None` when no logit is
+/// finite or `ids` is empty.
+fn best(
+    logits: &[f32],
+    inv_t: Option<f32>,
+    seed: u64,
+    position: usize,
+    ids: impl Iterator<Item = u32> + Clone,
+) -> Option<u32> {
+    // The largest logit first (ties: smallest id).
+    let mut top: Option<(u32, f32)> = None;
+    for t in ids.clone() {
+        let l = logits[t as usize];
+        if l > f32::NEG_INFINITY && top.is_none_or(|(_, b)| l > b) {
+            top = Some((t, l));
+        }
+    }
+    let (top_id, top_l) = top?;
+    let Some(inv_t) = inv_t else {
+        return Some(top_id);
+    };
+    let mut best_id = top_id;
+    let mut best_score = (top_l * inv_t) as f64 + gumbel(seed, position, top_id);
+    for t in ids {
+        let v = (logits[t as usize] * inv_t) as f64;
+        // No Gumbel value exceeds GUMBEL_MAX: such tokens cannot win.
+        if v.is_nan() || v + GUMBEL_MAX <= best_score || t == top_id {
+            continue;
+        }
+        let s = v + gumbel(seed, position, t);
+        if s > best_score || (s == best_score && t < best_id) {
+            best_score = s;
+            best_id = t;
+        }
+    }
+    Some(best_id)
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use corral_index::{Index, Vocabulary};
+
+    /// Tokens 0..=9 are the digits, 10 is EOS; the constraint allows even digits only.
+    fn even_guide() -> Guide {
+        let mut tokens: Vec<Option<Vec<u8>>> = (b'0'..=b'9').map(|d| Some(vec![d])).collect();
+        tokens.push(None);
+        let vocab = Vocabulary::from_bytes(tokens, vec![10]).unwrap();
+        Guide::new(Index::new("[02468]+", &vocab).unwrap())
+    }
+
+    fn pseudo_logits(seed: u64, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|t| (gumbel(seed, 999, t as u32) * 1.5) as f32)
+            .collect()
+    }
+
+    #[test]
+    fn sample_first_equals_mask_first() {
+        for params in [
+            SamplingParams::greedy(),
+            SamplingParams::with_temperature(1.0, 11),
+            SamplingParams::with_temperature(0.4, 12),
+        ] {
+            let mut a = Sampler::new(params.clone());
+            let mut b = Sampler::new(params).mask_first(true);
+            let counts = TokenCounts::default();
+            for step in 0..300 {
+                let logits = pseudo_logits(step, 11);
+                let (mut ga, mut gb) = (even_guide(), even_guide());
+                let ta = a.sample(&mut logits.clone(), Some(&mut ga), &counts, step as usize);
+                let tb = b.sample(&mut logits.clone(), Some(&mut gb), &counts, step as usize);
+                assert_eq!(ta.unwrap(), tb.unwrap());
+            }
+            assert!(a.stats().sample_first_hits > 0);
+            assert_eq!(b.stats().sample_first_hits, 0);
+        }
+    }
+
+    #[test]
+    fn masked_distribution_is_renormalized() {
+        // logits ln(p): allowed tokens 0, 2, 4 with p 0.1, 0.2, 0.1 → 0.25, 0.5, 0.25.
+        let p = [0.1f32, 0.3, 0.2, 0.2, 0.1, 0.1];
+        let mut logits: Vec<f32> = p.iter().map(|x| x.ln()).collect();
+        logits.extend([f32::NEG_INFINITY; 5]);
+        let mut sampler = Sampler::new(SamplingParams::with_temperature(1.0, 5));
+        let mut hist = [0u32; 11];
+        let n = 40_000;
+        for pos in 0..n {
+            let mut guide = even_guide();
+            let t = sampler
+                .sample(
+                    &mut logits.clone(),
+                    Some(&mut guide),
+                    &TokenCounts::default(),
+                    pos,
+                )
+                .unwrap();
+            hist[t as usize] += 1;
+        }
+        let freq = |t: usize| hist[t] as f64 / n as f64;
+        assert!((freq(0) - 0.25).abs() < 0.01, "{hist:?}");
+        assert!((freq(2) - 0.5).abs() < 0.01, "{hist:?}");
+        assert!((freq(4) - 0.25).abs() < 0.01, "{hist:?}");
+        assert_eq!(hist[1] + hist[3] + hist[5], 0);
+    }
+
+    #[test]
+    fn unconstrained_distribution_and_determinism() {
+        let p = [0.5f32, 0.3, 0.2];
+        let logits: Vec<f32> = p.iter().map(|x| x.ln()).collect();
+        let mut s = Sampler::new(SamplingParams::with_temperature(1.0, 1));
+        let mut hist = [0u32; 3];
+        let n = 40_000;
+        let picks: Vec<u32> = (0..n)
+            .map(|pos| {
+                s.sample(&mut logits.clone(), None, &TokenCounts::default(), pos)
+                    .unwrap()
+            })
+            .collect();
+        for &t in &picks {
+            hist[t as usize] += 1;
+        }
+        for (t, &pt) in p.iter().enumerate() {
+            assert!(
+                (hist[t] as f64 / n as f64 - pt as f64).abs() < 0.01,
+                "{hist:?}"
+            );
+        }
+        let mut again = Sampler::new(SamplingParams::with_temperature(1.0, 1));
+        for (pos, &t) in picks.iter().enumerate().take(500) {
+            let u = again.sample(&mut logits.clone(), None, &TokenCounts::default(), pos);
+            assert_eq!(u.unwrap(), t);
+        }
+    }
+
+    #[test]
+    fn truncation_keeps_the_head() {
+        let logits: Vec<f32> = [0.4f32, 0.3, 0.2, 0.1].iter().map(|x| x.ln()).collect();
+        let run = |params: SamplingParams| {
+            let mut s = Sampler::new(params);
+            let mut seen = [false; 4];
+            for pos in 0..2000 {
+                let t = s.sample(&mut logits.clone(), None, &TokenCounts::default(), pos);
+                seen[t.unwrap() as usize] = true;
+            }
+            seen
+        };
+        let base = SamplingParams::with_temperature(1.0, 3);
+        let top_k = SamplingParams {
+            top_k: Some(2),
+            ..base.clone()
+        };
+        assert_eq!(run(top_k), [true, true, false, false]);
+        let top_p = SamplingParams {
+            top_p: 0.65,
+            ..base.clone()
+        };
+        assert_eq!(run(top_p), [true, true, false, false]);
+        let min_p = SamplingParams {
+            min_p: 0.5,
+            ..base.clone()
+        };
+        assert_eq!(run(min_p), [true, true, true, false]);
+        let mut guide = even_guide();
+        let mut s = Sampler::new(SamplingParams {
+            top_k: Some(1),
+            ..base
+        });
+        let mut l = vec![5.0, 9.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        // top-1 of the *allowed* tokens: 0, although 1 is the overall best.
+        let t = s.sample(&mut l, Some(&mut guide), &TokenCounts::default(), 0);
+        assert_eq!(t.unwrap(), 0);
+    }
+
+    #[test]
+    fn no_allowed_token_is_an_error() {
+        let mut guide = even_guide();
+        let mut s = Sampler::new(SamplingParams::greedy());
+        let mut logits = vec![f32::NEG_INFINITY; 11];
+        let r = s.sample(&mut logits, Some(&mut guide), &TokenCounts::default(), 4);
+        assert!(matches!(
+            r,
+            Err(SamplerError::NoTokenAllowed { position: 4 })
+        ));
+    }
+}
