@@ -11,7 +11,7 @@ mod seed;
 
 use std::time::Duration;
 
-use corral::{Constraint, GenerateOptions, Generation, Model};
+use corral::{Constraint, GenerateOptions, Generation, Message, Model};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -28,6 +28,7 @@ struct Row {
 fn run(
     model: &Model,
     name: &'static str,
+    messages: &[Message],
     constraint: &Constraint,
     options: &GenerateOptions,
     reps: usize,
@@ -38,7 +39,7 @@ fn run(
     // One untimed run first: compiles the schema and fills the mask cache (reported apart).
     for rep in 0..=reps {
         let out = model
-            .generate_with(&seed::user_messages(), constraint, options, &mut |_| {})
+            .generate_with(messages, constraint, options, &mut |_| {})
             .expect("generation");
         if rep > 0 {
             let s = &out.stats;
@@ -76,12 +77,23 @@ fn main() {
     });
     let schema = Constraint::JsonSchema(seed::bench_schema());
     let greedy = GenerateOptions::greedy();
-    let json = run(&model, "json (sample first)", &schema, &greedy, reps);
+    let messages = seed::user_messages();
+    // The unconstrained run sees the same prompt (with the schema in the system message).
+    let with_schema = schema.prompt_messages(&messages);
+    let json = run(
+        &model,
+        "json (sample first)",
+        &messages,
+        &schema,
+        &greedy,
+        reps,
+    );
     let n = json.first.usage.completion_tokens;
     let rows = [
         run(
             &model,
             "json (mask first)",
+            &messages,
             &schema,
             &GenerateOptions {
                 mask_first: true,
@@ -92,6 +104,7 @@ fn main() {
         run(
             &model,
             "json + fast-forward",
+            &messages,
             &schema,
             &GenerateOptions {
                 fast_forward: true,
@@ -99,15 +112,15 @@ fn main() {
             },
             reps,
         ),
-        // Same prompt, no constraint, the same number of tokens (stop strings off; EOS may end
-        // it earlier, which the token count shows).
+        // Same prompt, no constraint, the same number of tokens (EOS ignored).
         run(
             &model,
             "unconstrained",
+            &with_schema,
             &Constraint::Text,
             &GenerateOptions {
                 max_tokens: n,
-                schema_in_prompt: false,
+                ignore_eos: true,
                 ..greedy.clone()
             },
             reps,

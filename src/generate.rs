@@ -52,6 +52,9 @@ pub struct GenerateOptions {
     /// Compute the full token mask at every step instead of sampling first (same output;
     /// for measurements).
     pub mask_first: bool,
+    /// Never end plain text with an end-of-sequence token (generate exactly `max_tokens`;
+    /// for benchmarks). Constrained documents still end when complete.
+    pub ignore_eos: bool,
 }
 
 impl Default for GenerateOptions {
@@ -66,6 +69,7 @@ impl Default for GenerateOptions {
             additional_properties: false,
             lenient: false,
             mask_first: false,
+            ignore_eos: false,
         }
     }
 }
@@ -152,6 +156,17 @@ fn with_instruction(messages: &[Message], instruction: &str) -> Vec<Message> {
     out
 }
 
+impl Constraint {
+    /// The messages the model sees when `schema_in_prompt` is on: the schema (or "answer
+    /// with a JSON object") appended to the system message, which is added when missing.
+    pub fn prompt_messages(&self, messages: &[Message]) -> Vec<Message> {
+        match schema_instruction(self) {
+            Some(instruction) => with_instruction(messages, &instruction),
+            None => messages.to_vec(),
+        }
+    }
+}
+
 impl Model {
     /// Compile a constraint (cached per model by its text and options). `None` for
     /// [`Constraint::Text`].
@@ -225,9 +240,10 @@ impl Model {
     ) -> Result<Generation> {
         options.sampling.validate()?;
         let compiled = self.compile(constraint, options)?;
-        let prompt = match schema_instruction(constraint).filter(|_| options.schema_in_prompt) {
-            Some(instruction) => self.encode_chat(&with_instruction(messages, &instruction))?,
-            None => self.encode_chat(messages)?,
+        let prompt = if options.schema_in_prompt {
+            self.encode_chat(&constraint.prompt_messages(messages))?
+        } else {
+            self.encode_chat(messages)?
         };
         let (guide, ignored, cached) = match compiled {
             Some((c, cached)) => (Some(Guide::new(c.index)), c.ignored, cached),
@@ -247,6 +263,7 @@ impl Model {
                 guide,
                 fast_forward: options.fast_forward,
                 mask_first: options.mask_first,
+                ignore_eos: options.ignore_eos,
             },
             on_text,
         )?;

@@ -441,8 +441,10 @@ mod tests {
         assert_eq!(forced.unwrap(), vec![5, 6, 4, 1]);
         let open = Guide::new(Index::new(r#"\{"a":[0-9]+\}"#, &vocab()).unwrap());
         let forced = open.forced_tokens(|_| vec![5, 6]).unwrap();
-        assert_eq!(forced, vec![5]); // `a":` could merge with the digits that follow
-                                     // A tokenization that does not spell the forced bytes is cut where it departs.
-        assert_eq!(open.forced_tokens(|_| vec![0, 8, 7]).unwrap(), vec![0]);
+        // `a":` could merge with the digits that follow.
+        assert_eq!(forced, vec![5]);
+        assert_eq!(open.forced_tokens(|_| vec![5, 8, 7]).unwrap(), vec![5, 8]);
+        // A tokenization that departs from the forced bytes is cut there (`{`, `"`, not `:`).
+        assert_eq!(open.forced_tokens(|_| vec![0, 7, 3]).unwrap(), vec![0]);
     }
 }

@@ -37,6 +37,9 @@ pub struct DecodeRequest {
     /// Compute the full mask at every constrained step (reference strategy) instead of
     /// sampling first.
     pub mask_first: bool,
+    /// Never choose an end-of-sequence token in unconstrained generation (generate exactly
+    /// `max_tokens`, for benchmarks). A constraint ignores this: its document must end.
+    pub ignore_eos: bool,
 }
 
 impl DecodeRequest {
@@ -50,6 +53,7 @@ impl DecodeRequest {
             guide: None,
             fast_forward: false,
             mask_first: false,
+            ignore_eos: false,
         }
     }
 }
@@ -103,11 +107,14 @@ pub struct DecodeOutput {
     pub stats: DecodeStats,
 }
 
+/// The tokenizer's canonical encoding of a text (no special tokens added).
+pub type Tokenize<'a> = &'a dyn Fn(&str) -> Vec<u32>;
+
 /// Runs generations on one model.
 pub struct Decoder<'a> {
     model: &'a dyn LanguageModel,
     vocab: &'a Vocabulary,
-    tokenize: Option<&'a dyn Fn(&str) -> Vec<u32>>,
+    tokenize: Option<Tokenize<'a>>,
 }
 
 impl<'a> Decoder<'a> {
@@ -122,7 +129,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// The tokenizer's canonical encoding (no special tokens), needed for fast-forward.
-    pub fn with_tokenizer(mut self, tokenize: &'a dyn Fn(&str) -> Vec<u32>) -> Decoder<'a> {
+    pub fn with_tokenizer(mut self, tokenize: Tokenize<'a>) -> Decoder<'a> {
         self.tokenize = Some(tokenize);
         self
     }
@@ -143,6 +150,7 @@ impl<'a> Decoder<'a> {
             mut guide,
             fast_forward,
             mask_first,
+            ignore_eos,
         } = request;
         if prompt.is_empty() {
             return Err(SamplerError::EmptyPrompt);
@@ -175,6 +183,13 @@ impl<'a> Decoder<'a> {
             let chose = Instant::now();
             row.clear();
             row.extend_from_slice(&logits.last()[..row_len]);
+            if ignore_eos && guide.is_none() {
+                for &eos in self.vocab.eos_tokens() {
+                    if let Some(l) = row.get_mut(eos as usize) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+            }
             let token = sampler.sample(&mut row, guide.as_mut(), &counts, seq.len())?;
             if let Some(g) = guide.as_mut() {
                 g.advance(token)?;

@@ -27,7 +27,7 @@ mod penalties;
 mod sampler;
 mod stream;
 
-pub use decode::{DecodeOutput, DecodeRequest, DecodeStats, Decoder, FinishReason};
+pub use decode::{DecodeOutput, DecodeRequest, DecodeStats, Decoder, FinishReason, Tokenize};
 pub use error::SamplerError;
 pub use params::SamplingParams;
 pub use penalties::TokenCounts;

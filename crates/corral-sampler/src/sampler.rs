@@ -95,13 +95,12 @@ impl Sampler {
             return if self.params.truncates() && inv_t.is_some() {
                 self.truncated(logits, None, position)
             } else {
-                best(logits, inv_t, self.seed, position, 0..logits.len() as u32)
-                    .ok_or(SamplerError::NoFiniteLogit)
+                best_of_row(logits, inv_t, self.seed, position).ok_or(SamplerError::NoFiniteLogit)
             };
         };
         let truncated = self.params.truncates() && inv_t.is_some();
         if !self.mask_first && !truncated {
-            if let Some(t) = best(logits, inv_t, self.seed, position, 0..logits.len() as u32) {
+            if let Some(t) = best_of_row(logits, inv_t, self.seed, position) {
                 if guide.is_allowed(t)? {
                     self.stats.sample_first_hits += 1;
                     return Ok(t);
@@ -217,6 +216,49 @@ fn set_bits(words: &[u64], limit: usize) -> impl Iterator<Item = u32> + Clone + 
         .filter(move |&t| t < limit)
         .map(|t| t as u32)
     })
+}
+
+/// Index of the largest value of `values` (first one on ties), `None` when none is above
+/// -inf. Two branch-free passes, so the compiler vectorizes both.
+fn argmax(values: &[f32]) -> Option<u32> {
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return None;
+    }
+    values.iter().position(|&v| v == max).map(|i| i as u32)
+}
+
+/// The best token of the whole row: the argmax when `inv_t` is `None`, else the argmax of
+/// `logit / T + gumbel` (ties: smaller id).
+fn best_of_row(logits: &[f32], inv_t: Option<f32>, seed: u64, position: usize) -> Option<u32> {
+    let top = argmax(logits)?;
+    let Some(inv_t) = inv_t else {
+        return Some(top);
+    };
+    let mut best_id = top;
+    let mut best_score = (logits[top as usize] * inv_t) as f64 + gumbel(seed, position, top);
+    // A token can only win if `logit / T + GUMBEL_MAX > best_score`; compare in f32 against a
+    // threshold lowered by a safety margin for rounding, then check exactly.
+    let threshold =
+        |best: f64| ((best - GUMBEL_MAX) / inv_t as f64 - 1e-3 * (1.0 + best.abs())) as f32;
+    let mut floor = threshold(best_score);
+    for (t, &l) in logits.iter().enumerate() {
+        if l <= floor {
+            continue;
+        }
+        let t = t as u32;
+        let v = (l * inv_t) as f64;
+        if t == top || v + GUMBEL_MAX <= best_score {
+            continue;
+        }
+        let s = v + gumbel(seed, position, t);
+        if s > best_score || (s == best_score && t < best_id) {
+            best_score = s;
+            best_id = t;
+            floor = threshold(best_score);
+        }
+    }
+    Some(best_id)
 }
 
 /// The best token among `ids` (ascending): the argmax of the logits when `inv_t` is
