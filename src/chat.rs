@@ -149,6 +149,9 @@ impl ChatTemplate {
         env.add_function("strftime_now", |format: String| -> String {
             strftime_now(&format)
         });
+        // transformers' `tojson` is `json.dumps(x, ensure_ascii=False, indent=indent)`:
+        // no HTML escaping (minijinja's own filter escapes `<`, `>`, `&`, `'`).
+        env.add_filter("tojson", tojson);
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| Error::Template(template_error(&e)))?;
         Ok(ChatTemplate {
@@ -200,6 +203,56 @@ impl ChatTemplate {
                 eos_token => &self.eos_token,
             })
             .map_err(|e| Error::Template(template_error(&e)))
+    }
+}
+
+/// `tojson(value, indent=None)` as transformers defines it: Python's separators (`", "`,
+/// `": "`) without indent, `indent` spaces per level with it; keys in insertion order.
+fn tojson(
+    value: minijinja::Value,
+    indent: Option<usize>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<minijinja::Value, minijinja::Error> {
+    let indent = match indent {
+        Some(n) => Some(n),
+        None => kwargs.get::<Option<usize>>("indent")?,
+    };
+    kwargs.assert_all_used()?;
+    let json = serde_json::to_value(&value)
+        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+    let text = match indent {
+        Some(n) => {
+            let pad = " ".repeat(n);
+            let formatter = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
+            let mut out = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+            serde::Serialize::serialize(&json, &mut ser)
+                .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
+            String::from_utf8_lossy(&out).into_owned()
+        }
+        None => python_dumps(&json),
+    };
+    Ok(minijinja::Value::from_safe_string(text))
+}
+
+/// `json.dumps(value, ensure_ascii=False)`: separators `", "` and `": "`.
+fn python_dumps(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(python_dumps).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        serde_json::Value::Object(map) => {
+            let parts: Vec<String> = map
+                .iter()
+                .map(|(k, v)| {
+                    let key = serde_json::Value::String(k.clone()).to_string();
+                    format!("{key}: {}", python_dumps(v))
+                })
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        other => other.to_string(),
     }
 }
 
@@ -314,6 +367,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("must alternate"), "{err}");
+    }
+
+    #[test]
+    fn tojson_as_transformers() {
+        let t = ChatTemplate::new(
+            "{{ {'a': [1, '<b>'], 'c': none} | tojson }}|{{ [1] | tojson(indent=2) }}",
+            "",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&[], false).unwrap(),
+            "{\"a\": [1, \"<b>\"], \"c\": null}|[\n  1\n]"
+        );
     }
 
     #[test]

@@ -257,3 +257,29 @@ fn other_constraints_and_errors() {
         .unwrap();
     assert_eq!(streamed, chat.text);
 }
+
+#[test]
+fn a_model_is_shared_between_threads() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let model = std::sync::Arc::new(load("tiny-llama"));
+    shareable(&*model);
+    let (_, schema) = &schemas()[2];
+    let texts: Vec<String> = (0..2u64)
+        .map(|seed| {
+            let model = model.clone();
+            let schema = schema.clone();
+            std::thread::spawn(move || {
+                model
+                    .generate_json(&messages(), &schema, &options(seed))
+                    .map(|g| g.text)
+            })
+        })
+        .map(|h| h.join().expect("thread").expect("generation"))
+        .collect();
+    for (seed, text) in texts.iter().enumerate() {
+        let alone = model
+            .generate_json(&messages(), schema, &options(seed as u64))
+            .unwrap();
+        assert_eq!(&alone.text, text);
+    }
+}
