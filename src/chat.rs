@@ -372,14 +372,14 @@ mod tests {
     #[test]
     fn tojson_as_transformers() {
         let t = ChatTemplate::new(
-            "{{ {'a': [1, '<b>'], 'c': none} | tojson }}|{{ [1] | tojson(indent=2) }}",
+            "{{ {'b': [1, '<b>'], 'a': none} | tojson }}|{{ [1] | tojson(indent=2) }}|{{ messages[0] | tojson }}",
             "",
             "",
         )
         .unwrap();
         assert_eq!(
-            t.render(&[], false).unwrap(),
-            "{\"a\": [1, \"<b>\"], \"c\": null}|[\n  1\n]"
+            t.render(&[Message::user("hi")], false).unwrap(),
+            "{\"b\": [1, \"<b>\"], \"a\": null}|[\n  1\n]|{\"role\": \"user\", \"content\": \"hi\"}"
         );
     }
 

@@ -156,12 +156,32 @@ fn with_instruction(messages: &[Message], instruction: &str) -> Vec<Message> {
     out
 }
 
+/// `messages` with `instruction` put before the first user message's text (for chat
+/// templates that refuse a system message).
+fn with_instruction_in_user(messages: &[Message], instruction: &str) -> Vec<Message> {
+    let mut out = messages.to_vec();
+    match out.iter_mut().find(|m| m.role == "user") {
+        Some(user) => user.content = format!("{instruction}\n\n{}", user.content),
+        None => out.insert(0, Message::user(instruction)),
+    }
+    out
+}
+
 impl Constraint {
     /// The messages the model sees when `schema_in_prompt` is on: the schema (or "answer
     /// with a JSON object") appended to the system message, which is added when missing.
     pub fn prompt_messages(&self, messages: &[Message]) -> Vec<Message> {
         match schema_instruction(self) {
             Some(instruction) => with_instruction(messages, &instruction),
+            None => messages.to_vec(),
+        }
+    }
+
+    /// Like [`Constraint::prompt_messages`], with the instruction at the start of the first
+    /// user message instead of in a system message.
+    pub fn prompt_messages_in_user(&self, messages: &[Message]) -> Vec<Message> {
+        match schema_instruction(self) {
+            Some(instruction) => with_instruction_in_user(messages, &instruction),
             None => messages.to_vec(),
         }
     }
@@ -241,7 +261,15 @@ impl Model {
         options.sampling.validate()?;
         let compiled = self.compile(constraint, options)?;
         let prompt = if options.schema_in_prompt {
-            self.encode_chat(&constraint.prompt_messages(messages))?
+            match self.encode_chat(&constraint.prompt_messages(messages)) {
+                Ok(prompt) => prompt,
+                // Templates that refuse a system message (or a system message the caller did
+                // not send): the instruction goes into the first user message.
+                Err(Error::Template(_)) => {
+                    self.encode_chat(&constraint.prompt_messages_in_user(messages))?
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             self.encode_chat(messages)?
         };

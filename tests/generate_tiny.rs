@@ -283,3 +283,45 @@ fn a_model_is_shared_between_threads() {
         assert_eq!(&alone.text, text);
     }
 }
+
+#[test]
+fn schema_goes_into_the_user_message_when_the_template_refuses_system() {
+    // A Gemma-style template: no system role.
+    let dir = std::env::temp_dir().join(format!("corral-no-system-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tokenizers = repo("tests/data/tokenizers/mistral-7b-v0.1");
+    std::fs::copy(tokenizers.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    let template = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}\
+        {{ raise_exception('System role not supported') }}{% endif %}\
+        {{ '[INST] ' + m['content'] + ' [/INST]' }}{% endfor %}";
+    let config = json!({"bos_token": "<s>", "eos_token": "</s>", "chat_template": template});
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
+    let model = Model::load_with_tokenizer(
+        repo("crates/corral-models/tests/fixtures/tiny-llama"),
+        &dir,
+        &Default::default(),
+    )
+    .unwrap();
+    let schema = json!({"enum": ["a", "b"]});
+    let with_system = [Message::system("Be brief."), Message::user("Pick.")];
+    let err = model
+        .generate_json(&with_system, &schema, &options(0))
+        .unwrap_err();
+    assert!(err.to_string().contains("System role not supported"), "{err}");
+    let out = model
+        .generate_json(
+            &messages(),
+            &schema,
+            &GenerateOptions {
+                schema_in_prompt: true,
+                ..options(0)
+            },
+        )
+        .unwrap();
+    assert!(out.json().unwrap().is_string());
+    let prompt = model
+        .render(&Constraint::JsonSchema(schema).prompt_messages_in_user(&messages()))
+        .unwrap();
+    assert!(prompt.starts_with("<s>[INST] Answer in JSON"), "{prompt}");
+    std::fs::remove_dir_all(&dir).ok();
+}

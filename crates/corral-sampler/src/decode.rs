@@ -13,7 +13,8 @@ use crate::stream::TextStream;
 /// Why generation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinishReason {
-    /// End of sequence in an accepting state, a finished document, or a stop string.
+    /// End of sequence in an accepting state, a finished document (also when `max_tokens`
+    /// ran out right after it was complete), or a stop string.
     Stop,
     /// `max_tokens` (or the model's context) ran out first: the text is partial.
     Length,
@@ -164,7 +165,7 @@ impl<'a> Decoder<'a> {
         }
         let max_new = max_tokens.min(context - prompt.len());
         let mut stats = DecodeStats::default();
-        let mut sampler = Sampler::new(params).mask_first(mask_first);
+        let mut sampler = Sampler::new(params)?.mask_first(mask_first);
         let mut counts = TokenCounts::from_prompt(&prompt);
         let mut stream = TextStream::new(stop);
         let mut seq = self.model.new_sequence();
@@ -176,9 +177,14 @@ impl<'a> Decoder<'a> {
         let mut tokens = Vec::new();
         let mut completion_tokens = 0;
         let mut feed = Vec::new();
+        // Out of tokens: a document that is already complete still counts as finished.
+        let out_of_tokens = |guide: &Option<Guide>| match guide {
+            Some(g) if g.is_accepting() => FinishReason::Stop,
+            _ => FinishReason::Length,
+        };
         let finish_reason = loop {
             if completion_tokens >= max_new {
-                break FinishReason::Length;
+                break out_of_tokens(&guide);
             }
             let chose = Instant::now();
             row.clear();
@@ -190,7 +196,17 @@ impl<'a> Decoder<'a> {
                     }
                 }
             }
-            let token = sampler.sample(&mut row, guide.as_mut(), &counts, seq.len())?;
+            let token = match sampler.sample(&mut row, guide.as_mut(), &counts, seq.len()) {
+                Ok(token) => token,
+                // Only EOS could follow and it is not in the logits row (a tokenizer larger
+                // than the LM head): the document is complete.
+                Err(SamplerError::NoTokenAllowed { .. })
+                    if guide.as_ref().is_some_and(Guide::is_accepting) =>
+                {
+                    break FinishReason::Stop;
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(g) = guide.as_mut() {
                 g.advance(token)?;
             }
@@ -221,14 +237,22 @@ impl<'a> Decoder<'a> {
                     stats.sampling += forcing.elapsed();
                     stats.forced_tokens += forced.len();
                     completion_tokens += forced.len();
+                    let mut stopped = false;
                     for &f in &forced {
                         feed.push(f);
-                        self.take(f, &mut tokens, &mut counts, &mut stream, on_text);
+                        stopped = self.take(f, &mut tokens, &mut counts, &mut stream, on_text);
+                        if stopped {
+                            break;
+                        }
                     }
-                    if g.is_finished() {
+                    if stopped || g.is_finished() {
                         break FinishReason::Stop;
                     }
                 }
+            }
+            if completion_tokens >= max_new {
+                // No forward pass whose logits nobody would use.
+                break out_of_tokens(&guide);
             }
             let forward = Instant::now();
             logits = self.model.forward(&mut seq, &feed, LogitsRequest::Last)?;

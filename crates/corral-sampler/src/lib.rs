@@ -14,10 +14,11 @@
 //!
 //! ```
 //! use corral_sampler::{Sampler, SamplingParams, TokenCounts};
-//! let mut sampler = Sampler::new(SamplingParams::greedy());
+//! let mut sampler = Sampler::new(SamplingParams::greedy())?;
 //! let mut logits = vec![0.1, 2.0, -1.0];
 //! let token = sampler.sample(&mut logits, None, &TokenCounts::default(), 0).unwrap();
 //! assert_eq!(token, 1);
+//! # Ok::<(), corral_sampler::SamplerError>(())
 //! ```
 mod decode;
 mod error;
@@ -29,7 +30,7 @@ mod stream;
 
 pub use decode::{DecodeOutput, DecodeRequest, DecodeStats, Decoder, FinishReason, Tokenize};
 pub use error::SamplerError;
-pub use params::SamplingParams;
+pub use params::{SamplingParams, GREEDY_BELOW};
 pub use penalties::TokenCounts;
 pub use sampler::{Sampler, SamplerStats};
 pub use stream::TextStream;

@@ -1,11 +1,14 @@
 //! [`SamplingParams`].
 use crate::error::SamplerError;
 
+/// Temperatures below this are greedy.
+pub const GREEDY_BELOW: f32 = 1e-5;
+
 /// How to choose each token. Applied in this order: constraint mask, penalties,
 /// temperature, top-k, top-p, min-p, seeded sampling.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplingParams {
-    /// Softmax temperature; `0` is greedy (argmax).
+    /// Softmax temperature; `0` (or below [`GREEDY_BELOW`]) is greedy (argmax).
     pub temperature: f32,
     /// Keep only the `k` most likely tokens (`None` or `0`: off).
     pub top_k: Option<usize>,
@@ -60,9 +63,10 @@ impl SamplingParams {
         }
     }
 
-    /// Whether the choice is the argmax.
+    /// Whether the choice is the argmax: temperature 0, or below [`GREEDY_BELOW`] (where
+    /// `logit / T` would overflow and the distribution is the argmax anyway).
     pub fn is_greedy(&self) -> bool {
-        self.temperature == 0.0
+        self.temperature < GREEDY_BELOW
     }
 
     /// Whether top-k, top-p or min-p cut the distribution (then the mask must come first:

@@ -38,16 +38,18 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// A sampler; without a seed in `params` one is drawn from the OS.
-    pub fn new(params: SamplingParams) -> Sampler {
+    /// A sampler (the parameters are validated); without a seed in `params` one is drawn
+    /// from the OS.
+    pub fn new(params: SamplingParams) -> Result<Sampler, SamplerError> {
+        params.validate()?;
         let seed = params.seed.unwrap_or_else(random_seed);
-        Sampler {
+        Ok(Sampler {
             params,
             seed,
             mask_first: false,
             stats: SamplerStats::default(),
             scratch: Vec::new(),
-        }
+        })
     }
 
     /// Always compute the full mask before choosing (the reference strategy; slower).
@@ -337,8 +339,8 @@ mod tests {
             SamplingParams::with_temperature(1.0, 11),
             SamplingParams::with_temperature(0.4, 12),
         ] {
-            let mut a = Sampler::new(params.clone());
-            let mut b = Sampler::new(params).mask_first(true);
+            let mut a = Sampler::new(params.clone()).unwrap();
+            let mut b = Sampler::new(params).unwrap().mask_first(true);
             let counts = TokenCounts::default();
             for step in 0..300 {
                 let logits = pseudo_logits(step, 11);
@@ -358,7 +360,7 @@ mod tests {
         let p = [0.1f32, 0.3, 0.2, 0.2, 0.1, 0.1];
         let mut logits: Vec<f32> = p.iter().map(|x| x.ln()).collect();
         logits.extend([f32::NEG_INFINITY; 5]);
-        let mut sampler = Sampler::new(SamplingParams::with_temperature(1.0, 5));
+        let mut sampler = Sampler::new(SamplingParams::with_temperature(1.0, 5)).unwrap();
         let mut hist = [0u32; 11];
         let n = 40_000;
         for pos in 0..n {
@@ -384,7 +386,7 @@ mod tests {
     fn unconstrained_distribution_and_determinism() {
         let p = [0.5f32, 0.3, 0.2];
         let logits: Vec<f32> = p.iter().map(|x| x.ln()).collect();
-        let mut s = Sampler::new(SamplingParams::with_temperature(1.0, 1));
+        let mut s = Sampler::new(SamplingParams::with_temperature(1.0, 1)).unwrap();
         let mut hist = [0u32; 3];
         let n = 40_000;
         let picks: Vec<u32> = (0..n)
@@ -402,7 +404,7 @@ mod tests {
                 "{hist:?}"
             );
         }
-        let mut again = Sampler::new(SamplingParams::with_temperature(1.0, 1));
+        let mut again = Sampler::new(SamplingParams::with_temperature(1.0, 1)).unwrap();
         for (pos, &t) in picks.iter().enumerate().take(500) {
             let u = again.sample(&mut logits.clone(), None, &TokenCounts::default(), pos);
             assert_eq!(u.unwrap(), t);
@@ -413,7 +415,7 @@ mod tests {
     fn truncation_keeps_the_head() {
         let logits: Vec<f32> = [0.4f32, 0.3, 0.2, 0.1].iter().map(|x| x.ln()).collect();
         let run = |params: SamplingParams| {
-            let mut s = Sampler::new(params);
+            let mut s = Sampler::new(params).unwrap();
             let mut seen = [false; 4];
             for pos in 0..2000 {
                 let t = s.sample(&mut logits.clone(), None, &TokenCounts::default(), pos);
@@ -441,7 +443,8 @@ mod tests {
         let mut s = Sampler::new(SamplingParams {
             top_k: Some(1),
             ..base
-        });
+        })
+        .unwrap();
         let mut l = vec![5.0, 9.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         // top-1 of the *allowed* tokens: 0, although 1 is the overall best.
         let t = s.sample(&mut l, Some(&mut guide), &TokenCounts::default(), 0);
@@ -451,7 +454,7 @@ mod tests {
     #[test]
     fn no_allowed_token_is_an_error() {
         let mut guide = even_guide();
-        let mut s = Sampler::new(SamplingParams::greedy());
+        let mut s = Sampler::new(SamplingParams::greedy()).unwrap();
         let mut logits = vec![f32::NEG_INFINITY; 11];
         let r = s.sample(&mut logits, Some(&mut guide), &TokenCounts::default(), 4);
         assert!(matches!(
