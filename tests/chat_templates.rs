@@ -96,3 +96,33 @@ fn llama3_template_and_builtin() {
     assert_eq!(ids[0], 128000);
     assert_eq!(ids.iter().filter(|&&t| t == 128009).count(), 4);
 }
+
+/// The chat template of Hugging Face's `meta-llama/Llama-2-7b-chat-hf` `tokenizer_config.json`
+/// (no Llama-2 tokenizer is vendored here).
+const LLAMA2_HF_TEMPLATE: &str = "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'system' %}{{ '<<SYS>>\\n' + content.strip() + '\\n<</SYS>>\\n\\n' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
+
+#[test]
+fn llama2_builtin_renders_the_hf_template() {
+    let hf = ChatTemplate::new(LLAMA2_HF_TEMPLATE, "<s>", "</s>").unwrap();
+    let builtin = ChatTemplate::builtin(BuiltinTemplate::Llama2Chat, "<s>", "</s>");
+    for msgs in [
+        vec![Message::user(" Hi ")],
+        vec![Message::system("Answer in JSON."), Message::user("Name?")],
+        vec![
+            Message::system("S"),
+            Message::user("a"),
+            Message::assistant(" b "),
+            Message::user("c"),
+        ],
+    ] {
+        assert_eq!(
+            builtin.render(&msgs, true).unwrap(),
+            hf.render(&msgs, true).unwrap()
+        );
+    }
+    assert_eq!(
+        hf.render(&[Message::system("S"), Message::user("U")], true)
+            .unwrap(),
+        "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]"
+    );
+}

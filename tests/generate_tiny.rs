@@ -290,7 +290,11 @@ fn schema_goes_into_the_user_message_when_the_template_refuses_system() {
     let dir = std::env::temp_dir().join(format!("corral-no-system-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tokenizers = repo("tests/data/tokenizers/mistral-7b-v0.1");
-    std::fs::copy(tokenizers.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    std::fs::copy(
+        tokenizers.join("tokenizer.json"),
+        dir.join("tokenizer.json"),
+    )
+    .unwrap();
     let template = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}\
         {{ raise_exception('System role not supported') }}{% endif %}\
         {{ '[INST] ' + m['content'] + ' [/INST]' }}{% endfor %}";
@@ -307,7 +311,10 @@ fn schema_goes_into_the_user_message_when_the_template_refuses_system() {
     let err = model
         .generate_json(&with_system, &schema, &options(0))
         .unwrap_err();
-    assert!(err.to_string().contains("System role not supported"), "{err}");
+    assert!(
+        err.to_string().contains("System role not supported"),
+        "{err}"
+    );
     let out = model
         .generate_json(
             &messages(),
