@@ -37,9 +37,9 @@ fn main() -> Result<(), corral::Error> {
             "Create a user named Alice, who lives in 42, Wonderland Avenue. She edits articles.",
         ),
     ];
-    let started = std::time::Instant::now();
-    let user: User = model.generate(&messages, &GenerateOptions::greedy())?;
+    // `model.generate::<User>(…)` returns just the value; `generate_typed` also the details.
+    let (user, generation) = model.generate_typed::<User>(&messages, &GenerateOptions::greedy())?;
     println!("{user:#?}");
-    eprintln!("in {:.2?}", started.elapsed());
+    common::report(&generation);
     Ok(())
 }

@@ -369,10 +369,20 @@ impl Model {
         messages: &[Message],
         options: &GenerateOptions,
     ) -> Result<T> {
+        self.generate_typed(messages, options)
+            .map(|(value, _)| value)
+    }
+
+    /// [`Model::generate`], also returning the [`Generation`] (text, usage, timing).
+    pub fn generate_typed<T: JsonSchema + DeserializeOwned>(
+        &self,
+        messages: &[Message],
+        options: &GenerateOptions,
+    ) -> Result<(T, Generation)> {
         let schema = serde_json::to_value(schemars::schema_for!(T)).map_err(Error::Deserialize)?;
         let generation = self.generate_json(messages, &schema, options)?;
-        let value = generation.json()?;
-        T::deserialize(value).map_err(Error::Deserialize)
+        let value = T::deserialize(generation.json()?).map_err(Error::Deserialize)?;
+        Ok((value, generation))
     }
 }
 
