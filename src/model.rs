@@ -179,17 +179,11 @@ impl Model {
     pub fn from_hub(repo_id: &str, revision: Option<&str>) -> Result<Model> {
         let repo = corral_models::hub::HubModel::new(repo_id, revision)?;
         let dir = repo.fetch_hf_dir()?;
-        for file in [
-            "tokenizer.json",
-            "tokenizer_config.json",
-            "generation_config.json",
-        ] {
-            // tokenizer_config / generation_config are optional in some repositories.
-            let fetched = repo.file(file);
-            if file == "tokenizer.json" {
-                fetched?;
-            }
-        }
+        repo.file("tokenizer.json")?;
+        // Optional in some repositories: without them the built-in template and the
+        // config's EOS ids are used.
+        let _ = repo.file("tokenizer_config.json");
+        let _ = repo.file("generation_config.json");
         let mut model = Model::load(&dir)?;
         model.name = repo_id.to_string();
         Ok(model)

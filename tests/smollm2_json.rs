@@ -154,3 +154,17 @@ fn benchmark_schema_with_and_without_fast_forward() {
         plain.text, ff.stats.forced_tokens, ff.text
     );
 }
+
+#[test]
+fn json_object_without_a_schema() {
+    let out = model()
+        .generate_json_object(&seed::user_messages(), &GenerateOptions::greedy())
+        .unwrap();
+    assert_eq!(
+        out.finish_reason,
+        FinishReason::Stop,
+        "cut off: {}",
+        out.text
+    );
+    assert!(out.json().unwrap().is_object(), "{}", out.text);
+}

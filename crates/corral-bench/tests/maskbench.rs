@@ -1,20 +1,21 @@
 //! End-to-end: runs the `corral-bench` binary on small MaskBench files with the peer
-//! engines. Needs a real `tokenizer.json`: `$CORRAL_BENCH_TOKENIZER`, or the shared Llama 3
-//! tokenizer; without one the test prints a note and passes.
+//! engines, with the Llama 3 tokenizer vendored at `tests/data/tokenizers/llama-3` (or
+//! `$CORRAL_BENCH_TOKENIZER`); a missing tokenizer fails the test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-fn tokenizer() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("CORRAL_BENCH_TOKENIZER").map(PathBuf::from),
-        Some(PathBuf::from(
-            "/work/shared/data/tokenizers/llama-3/tokenizer.json",
-        )),
-    ];
-    candidates.into_iter().flatten().find(|p| p.is_file())
+fn tokenizer() -> PathBuf {
+    let path = std::env::var_os("CORRAL_BENCH_TOKENIZER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/data/tokenizers/llama-3/tokenizer.json")
+        });
+    assert!(path.is_file(), "tokenizer not found: {}", path.display());
+    path
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -38,10 +39,7 @@ fn rows(path: &Path) -> Vec<Value> {
 
 #[test]
 fn maskbench_end_to_end() {
-    let Some(tok) = tokenizer() else {
-        eprintln!("no tokenizer.json found (set CORRAL_BENCH_TOKENIZER); skipping");
-        return;
-    };
+    let tok = tokenizer();
     let dir = scratch("e2e");
     let data = dir.join("data");
     // A simple schema (property order b, a kept): valid, invalid (wrong type), invalid
@@ -146,10 +144,7 @@ fn maskbench_end_to_end() {
 
 #[test]
 fn timeout_kills_the_worker_and_the_run_goes_on() {
-    let Some(tok) = tokenizer() else {
-        eprintln!("no tokenizer.json found (set CORRAL_BENCH_TOKENIZER); skipping");
-        return;
-    };
+    let tok = tokenizer();
     let dir = scratch("timeout");
     let data = dir.join("data");
     // outlines-core needs seconds to index "any value" schemas over a 128k vocabulary.

@@ -56,6 +56,13 @@ impl Logits {
         &self.data[self.data.len() - self.vocab_size..]
     }
 
+    /// The last row, by value (no copy when only the last row was requested).
+    pub fn into_last_row(mut self) -> Vec<f32> {
+        let start = self.data.len() - self.vocab_size;
+        self.data.drain(..start);
+        self.data
+    }
+
     /// All rows, row-major.
     pub fn as_slice(&self) -> &[f32] {
         &self.data

@@ -5,8 +5,8 @@
 //! (candle's Q4_1/Q8_0 kernels with 8-bit activations) is compared by argmax and top-k overlap.
 //!
 //! The model file is looked for at `$CORRAL_SMOLLM2_GGUF` or `models/SmolLM2-135M-Instruct.Q4_1.gguf`
-//! at the repository root. When it is absent the tests print a loud notice and pass, unless the
-//! `CI` environment variable is set, in which case they fail.
+//! at the repository root. When it is absent the tests fail (the README's test command fetches it
+//! first).
 
 mod common;
 
@@ -16,24 +16,18 @@ use common::{argmax, fixture};
 use corral_models::gguf::GgufModel;
 use corral_models::{Architecture, LanguageModel, LoadOptions, LogitsRequest, Model};
 
-fn model_path() -> Option<PathBuf> {
+fn model_path() -> PathBuf {
     let path = match std::env::var_os("CORRAL_SMOLLM2_GGUF") {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf"),
     };
-    if path.is_file() {
-        return Some(path);
-    }
-    let message = format!(
+    assert!(
+        path.is_file(),
         "SmolLM2 GGUF not found at {}: run `bash scripts/fetch-model.sh` (or set CORRAL_SMOLLM2_GGUF)",
         path.display()
     );
-    if std::env::var_os("CI").is_some() {
-        panic!("{message}");
-    }
-    eprintln!("\n!!!!!!!!!!!!!!!! SKIPPED: {message} !!!!!!!!!!!!!!!!\n");
-    None
+    path
 }
 
 struct Prompt {
@@ -104,7 +98,7 @@ fn teacher_forced(model: &Model, p: &Prompt) -> corral_models::Logits {
 
 #[test]
 fn gguf_tokenizer_matches_reference_ids_and_tokenizer_json() {
-    let Some(path) = model_path() else { return };
+    let path = model_path();
     let gguf = GgufModel::open(&path, &LoadOptions::default()).expect("open");
     let tokenizer = gguf.tokenizer().expect("tokenizer from GGUF");
     let reference = tokenizers::Tokenizer::from_file(fixture("smollm2-135m/tokenizer.json"))
@@ -141,7 +135,7 @@ fn gguf_tokenizer_matches_reference_ids_and_tokenizer_json() {
 
 #[test]
 fn gguf_config_is_read_from_metadata() {
-    let Some(path) = model_path() else { return };
+    let path = model_path();
     let gguf = GgufModel::open(&path, &LoadOptions::default()).expect("open");
     let c = gguf.config();
     assert_eq!(c.architecture, Architecture::Llama);
@@ -161,7 +155,7 @@ fn gguf_config_is_read_from_metadata() {
 
 #[test]
 fn dequantized_f32_reproduces_reference_greedy_ids() {
-    let Some(path) = model_path() else { return };
+    let path = model_path();
     let options = LoadOptions {
         dequantize: true,
         ..LoadOptions::default()
@@ -197,7 +191,7 @@ fn dequantized_f32_reproduces_reference_greedy_ids() {
 
 #[test]
 fn quantized_matmuls_agree_with_reference() {
-    let Some(path) = model_path() else { return };
+    let path = model_path();
     let model = corral_models::load(&path, &LoadOptions::default()).expect("load");
     for p in prompts() {
         let logits = teacher_forced(&model, &p);

@@ -169,11 +169,13 @@ impl<'a> Decoder<'a> {
         let mut counts = TokenCounts::from_prompt(&prompt);
         let mut stream = TextStream::new(stop);
         let mut seq = self.model.new_sequence();
-        let mut logits = self.model.forward(&mut seq, &prompt, LogitsRequest::Last)?;
+        let logits = self.model.forward(&mut seq, &prompt, LogitsRequest::Last)?;
         stats.prefill = start.elapsed();
         // Rows past the tokenizer (a padded LM head) are never chosen.
         let row_len = logits.vocab_size().min(self.vocab.len());
-        let mut row = Vec::with_capacity(row_len);
+        // The sampler modifies the row in place (penalties): the forward's buffer is taken
+        // over, not copied.
+        let mut row = logits.into_last_row();
         let mut tokens = Vec::new();
         let mut completion_tokens = 0;
         let mut feed = Vec::new();
@@ -187,8 +189,7 @@ impl<'a> Decoder<'a> {
                 break out_of_tokens(&guide);
             }
             let chose = Instant::now();
-            row.clear();
-            row.extend_from_slice(&logits.last()[..row_len]);
+            row.truncate(row_len);
             if ignore_eos && guide.is_none() {
                 for &eos in self.vocab.eos_tokens() {
                     if let Some(l) = row.get_mut(eos as usize) {
@@ -255,7 +256,10 @@ impl<'a> Decoder<'a> {
                 break out_of_tokens(&guide);
             }
             let forward = Instant::now();
-            logits = self.model.forward(&mut seq, &feed, LogitsRequest::Last)?;
+            row = self
+                .model
+                .forward(&mut seq, &feed, LogitsRequest::Last)?
+                .into_last_row();
             stats.decode_forward += forward.elapsed();
             stats.decode_forward_calls += 1;
         };
