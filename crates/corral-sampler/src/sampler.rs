@@ -234,38 +234,14 @@ fn argmax(values: &[f32]) -> Option<u32> {
 /// `logit / T + gumbel` (ties: smaller id).
 fn best_of_row(logits: &[f32], inv_t: Option<f32>, seed: u64, position: usize) -> Option<u32> {
     let top = argmax(logits)?;
-    let Some(inv_t) = inv_t else {
-        return Some(top);
-    };
-    let mut best_id = top;
-    let mut best_score = (logits[top as usize] * inv_t) as f64 + gumbel(seed, position, top);
-    // A token can only win if `logit / T + GUMBEL_MAX > best_score`; compare in f32 against a
-    // threshold lowered by a safety margin for rounding, then check exactly.
-    let threshold =
-        |best: f64| ((best - GUMBEL_MAX) / inv_t as f64 - 1e-3 * (1.0 + best.abs())) as f32;
-    let mut floor = threshold(best_score);
-    for (t, &l) in logits.iter().enumerate() {
-        if l <= floor {
-            continue;
-        }
-        let t = t as u32;
-        let v = (l * inv_t) as f64;
-        if t == top || v + GUMBEL_MAX <= best_score {
-            continue;
-        }
-        let s = v + gumbel(seed, position, t);
-        if s > best_score || (s == best_score && t < best_id) {
-            best_score = s;
-            best_id = t;
-            floor = threshold(best_score);
-        }
-    }
-    Some(best_id)
+    Some(match inv_t {
+        None => top,
+        Some(inv_t) => perturbed_best(logits, top, inv_t, seed, position, 0..logits.len() as u32),
+    })
 }
 
-/// The best token among `ids` (ascending): the argmax of the logits when `inv_t` is
-/// `None`, else of `logit / T + gumbel`; ties go to the smaller id. `None` when no logit is
-/// finite or `ids` is empty.
+/// The best token among `ids` (ascending), like [`best_of_row`]. `None` when no logit among
+/// them is above -inf.
 fn best(
     logits: &[f32],
     inv_t: Option<f32>,
@@ -281,25 +257,50 @@ fn best(
             top = Some((t, l));
         }
     }
-    let (top_id, top_l) = top?;
-    let Some(inv_t) = inv_t else {
-        return Some(top_id);
+    let (top, _) = top?;
+    Some(match inv_t {
+        None => top,
+        Some(inv_t) => perturbed_best(logits, top, inv_t, seed, position, ids),
+    })
+}
+
+/// The argmax of `logit / T + gumbel` over `ids`, starting from `top` (the largest logit).
+/// Both strategies (whole row, allowed tokens only) go through here, so they score every
+/// token identically and break ties the same way (smaller id).
+fn perturbed_best(
+    logits: &[f32],
+    top: u32,
+    inv_t: f32,
+    seed: u64,
+    position: usize,
+    ids: impl Iterator<Item = u32>,
+) -> u32 {
+    let mut best_id = top;
+    let mut best_score = (logits[top as usize] * inv_t) as f64 + gumbel(seed, position, top);
+    // A token can only win if `logit / T + GUMBEL_MAX > best_score`: compare in f32 against a
+    // threshold lowered by a safety margin for rounding, then check exactly.
+    let threshold = |best: f64| {
+        let floor = (best - GUMBEL_MAX) / inv_t as f64;
+        (floor - 1e-3 * (1.0 + best.abs()) - 1e-5 * floor.abs()) as f32
     };
-    let mut best_id = top_id;
-    let mut best_score = (top_l * inv_t) as f64 + gumbel(seed, position, top_id);
+    let mut floor = threshold(best_score);
     for t in ids {
-        let v = (logits[t as usize] * inv_t) as f64;
-        // No Gumbel value exceeds GUMBEL_MAX: such tokens cannot win.
-        if v.is_nan() || v + GUMBEL_MAX <= best_score || t == top_id {
+        let l = logits[t as usize];
+        if l <= floor || t == top {
+            continue;
+        }
+        let v = (l * inv_t) as f64;
+        if v + GUMBEL_MAX <= best_score {
             continue;
         }
         let s = v + gumbel(seed, position, t);
         if s > best_score || (s == best_score && t < best_id) {
             best_score = s;
             best_id = t;
+            floor = threshold(best_score);
         }
     }
-    Some(best_id)
+    best_id
 }
 
 fn random_seed() -> u64 {
