@@ -1,6 +1,10 @@
 //! Generation entry points: JSON Schema, any JSON object, regex, plain chat, typed.
 use corral_index::{Guide, Index};
-use corral_sampler::{DecodeRequest, DecodeStats, Decoder, FinishReason, SamplingParams};
+use std::time::{Duration, Instant};
+
+use corral_sampler::{
+    DecodeOutput, DecodeRequest, DecodeStats, Decoder, FinishReason, SamplingParams, TokenLogprobs,
+};
 use corral_schema::Whitespace;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -55,6 +59,10 @@ pub struct GenerateOptions {
     /// Never end plain text with an end-of-sequence token (generate exactly `max_tokens`;
     /// for benchmarks). Constrained documents still end when complete.
     pub ignore_eos: bool,
+    /// Record each completion token's log-probability and this many most likely
+    /// alternatives ([`Generation::logprobs`]; computes the full mask at every constrained
+    /// step).
+    pub logprobs: Option<usize>,
 }
 
 impl Default for GenerateOptions {
@@ -70,6 +78,7 @@ impl Default for GenerateOptions {
             lenient: false,
             mask_first: false,
             ignore_eos: false,
+            logprobs: None,
         }
     }
 }
@@ -108,11 +117,60 @@ pub struct Generation {
     pub ignored: Vec<String>,
     /// Whether the compiled constraint came from the cache.
     pub constraint_cached: bool,
+    /// Per completion token, when [`GenerateOptions::logprobs`] asked for them.
+    pub logprobs: Vec<TokenLogprobs>,
     /// Timing: prefill, time to first token, forward passes, sampling; forced tokens.
     pub stats: DecodeStats,
 }
 
+/// A generation ready to decode ([`Model::prepare`]): the prompt tokens, the sampling
+/// parameters and the compiled constraint.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// What the decoder runs.
+    pub request: DecodeRequest,
+    /// Schema keywords that were not enforced.
+    pub ignored: Vec<String>,
+    /// Whether the compiled constraint came from the cache.
+    pub constraint_cached: bool,
+    /// Time spent compiling (or looking up) the constraint.
+    pub compile_time: Duration,
+}
+
 impl Generation {
+    /// The result of a decoder run under `constraint`: a complete JSON document is parsed
+    /// into [`Generation::value`].
+    pub fn from_output(
+        output: DecodeOutput,
+        constraint: &Constraint,
+        ignored: Vec<String>,
+        constraint_cached: bool,
+    ) -> Result<Generation> {
+        let complete = output.finish_reason == FinishReason::Stop;
+        let value = match constraint {
+            Constraint::JsonObject | Constraint::JsonSchema(_) if complete => {
+                // The constraint admits only complete, valid documents; a parse failure here
+                // would be an engine bug, reported rather than hidden.
+                Some(serde_json::from_str(&output.text).map_err(Error::Deserialize)?)
+            }
+            _ => None,
+        };
+        Ok(Generation {
+            value,
+            text: output.text,
+            finish_reason: output.finish_reason,
+            usage: Usage {
+                prompt_tokens: output.prompt_tokens,
+                completion_tokens: output.completion_tokens,
+                total_tokens: output.prompt_tokens + output.completion_tokens,
+            },
+            ignored,
+            constraint_cached,
+            logprobs: output.logprobs,
+            stats: output.stats,
+        })
+    }
+
     /// The document, or [`Error::Truncated`] when `max_tokens` cut it off.
     pub fn json(&self) -> Result<&Value> {
         self.value.as_ref().ok_or_else(|| Error::Truncated {
@@ -248,18 +306,19 @@ impl Model {
             .map(Some)
     }
 
-    /// Generate under `constraint`; `on_text` receives the text as it is produced (cut at
-    /// UTF-8 boundaries). The constraint is compiled (or fetched from the cache) before
-    /// any token is generated: a bad schema is an error, never a silent fallback.
-    pub fn generate_with(
+    /// Compile the constraint (or fetch it from the cache) and render and tokenize the
+    /// prompt: everything before the first forward pass. A bad schema, regex, sampling
+    /// parameter or message list is an error here, before any token is generated.
+    pub fn prepare(
         &self,
         messages: &[Message],
         constraint: &Constraint,
         options: &GenerateOptions,
-        on_text: &mut dyn FnMut(&str),
-    ) -> Result<Generation> {
+    ) -> Result<Prepared> {
         options.sampling.validate()?;
+        let compiling = Instant::now();
         let compiled = self.compile(constraint, options)?;
+        let compile_time = compiling.elapsed();
         let prompt = if options.schema_in_prompt {
             match self.encode_chat(&constraint.prompt_messages(messages)) {
                 Ok(prompt) => prompt,
@@ -277,10 +336,8 @@ impl Model {
             Some((c, cached)) => (Some(Guide::new(c.index)), c.ignored, cached),
             None => (None, Vec::new(), false),
         };
-        let tokenize = |text: &str| self.encode(text).unwrap_or_default();
-        let decoder = Decoder::new(self.backend(), self.vocabulary()).with_tokenizer(&tokenize);
-        let output = decoder.run(
-            DecodeRequest {
+        Ok(Prepared {
+            request: DecodeRequest {
                 prompt,
                 params: options.sampling.clone(),
                 max_tokens: options.max_tokens,
@@ -292,31 +349,40 @@ impl Model {
                 fast_forward: options.fast_forward,
                 mask_first: options.mask_first,
                 ignore_eos: options.ignore_eos,
-            },
-            on_text,
-        )?;
-        let complete = output.finish_reason == FinishReason::Stop;
-        let value = match constraint {
-            Constraint::JsonObject | Constraint::JsonSchema(_) if complete => {
-                // The constraint admits only complete, valid documents; a parse failure here
-                // would be an engine bug, reported rather than hidden.
-                Some(serde_json::from_str(&output.text).map_err(Error::Deserialize)?)
-            }
-            _ => None,
-        };
-        Ok(Generation {
-            value,
-            text: output.text,
-            finish_reason: output.finish_reason,
-            usage: Usage {
-                prompt_tokens: output.prompt_tokens,
-                completion_tokens: output.completion_tokens,
-                total_tokens: output.prompt_tokens + output.completion_tokens,
+                logprobs: options.logprobs,
             },
             ignored,
             constraint_cached: cached,
-            stats: output.stats,
+            compile_time,
         })
+    }
+
+    /// The tokenizer's canonical encoding for fast-forward (no special tokens; an encoding
+    /// failure forces nothing).
+    pub fn tokenize_fn(&self) -> impl Fn(&str) -> Vec<u32> + '_ {
+        |text: &str| self.encode(text).unwrap_or_default()
+    }
+
+    /// Generate under `constraint`; `on_text` receives the text as it is produced (cut at
+    /// UTF-8 boundaries). The constraint is compiled (or fetched from the cache) before
+    /// any token is generated: a bad schema is an error, never a silent fallback.
+    pub fn generate_with(
+        &self,
+        messages: &[Message],
+        constraint: &Constraint,
+        options: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
+        let prepared = self.prepare(messages, constraint, options)?;
+        let tokenize = self.tokenize_fn();
+        let decoder = Decoder::new(self.backend(), self.vocabulary()).with_tokenizer(&tokenize);
+        let output = decoder.run(prepared.request, on_text)?;
+        Generation::from_output(
+            output,
+            constraint,
+            prepared.ignored,
+            prepared.constraint_cached,
+        )
     }
 
     /// JSON valid under `schema`.

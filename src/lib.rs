@@ -37,5 +37,7 @@ pub use corral_sampler::{FinishReason, SamplingParams};
 pub use corral_schema as schema;
 pub use corral_schema::Whitespace;
 pub use error::{Error, Result};
-pub use generate::{generate, generate_json, Constraint, GenerateOptions, Generation, Usage};
+pub use generate::{
+    generate, generate_json, Constraint, GenerateOptions, Generation, Prepared, Usage,
+};
 pub use model::Model;

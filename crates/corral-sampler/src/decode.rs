@@ -4,11 +4,10 @@ use std::time::{Duration, Instant};
 use corral_index::{Guide, Vocabulary};
 use corral_models::{LanguageModel, LogitsRequest};
 
+use crate::active::ActiveSequence;
 use crate::error::SamplerError;
 use crate::params::SamplingParams;
-use crate::penalties::TokenCounts;
-use crate::sampler::{Sampler, SamplerStats};
-use crate::stream::TextStream;
+use crate::sampler::{SamplerStats, TokenLogprobs};
 
 /// Why generation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +40,10 @@ pub struct DecodeRequest {
     /// Never choose an end-of-sequence token in unconstrained generation (generate exactly
     /// `max_tokens`, for benchmarks). A constraint ignores this: its document must end.
     pub ignore_eos: bool,
+    /// Record each completion token's log-probability and this many most likely
+    /// alternatives (of the distribution actually sampled from; see
+    /// [`Sampler::logprobs`](crate::Sampler::logprobs)).
+    pub logprobs: Option<usize>,
 }
 
 impl DecodeRequest {
@@ -55,6 +58,7 @@ impl DecodeRequest {
             fast_forward: false,
             mask_first: false,
             ignore_eos: false,
+            logprobs: None,
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct DecodeOutput {
     pub completion_tokens: usize,
     /// The constraint at the end (finished when the document is complete).
     pub guide: Option<Guide>,
+    /// Per completion token (EOS included), when requested.
+    pub logprobs: Vec<TokenLogprobs>,
     /// Timing and counters.
     pub stats: DecodeStats,
 }
@@ -111,7 +117,8 @@ pub struct DecodeOutput {
 /// The tokenizer's canonical encoding of a text (no special tokens added).
 pub type Tokenize<'a> = &'a dyn Fn(&str) -> Vec<u32>;
 
-/// Runs generations on one model.
+/// Runs generations on one model, one at a time (a server steps many
+/// [`ActiveSequence`]s together instead).
 pub struct Decoder<'a> {
     model: &'a dyn LanguageModel,
     vocab: &'a Vocabulary,
@@ -141,160 +148,17 @@ impl<'a> Decoder<'a> {
         request: DecodeRequest,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<DecodeOutput, SamplerError> {
-        let start = Instant::now();
-        request.params.validate()?;
-        let DecodeRequest {
-            prompt,
-            params,
-            max_tokens,
-            stop,
-            mut guide,
-            fast_forward,
-            mask_first,
-            ignore_eos,
-        } = request;
-        if prompt.is_empty() {
-            return Err(SamplerError::EmptyPrompt);
-        }
-        let context = self.model.config().max_position_embeddings;
-        if prompt.len() >= context {
-            return Err(SamplerError::ContextExceeded {
-                prompt: prompt.len(),
-                context,
-            });
-        }
-        let max_new = max_tokens.min(context - prompt.len());
-        let mut stats = DecodeStats::default();
-        let mut sampler = Sampler::new(params)?.mask_first(mask_first);
-        let mut counts = TokenCounts::from_prompt(&prompt);
-        let mut stream = TextStream::new(stop);
-        let mut seq = self.model.new_sequence();
-        let logits = self.model.forward(&mut seq, &prompt, LogitsRequest::Last)?;
-        stats.prefill = start.elapsed();
-        // Rows past the tokenizer (a padded LM head) are never chosen.
-        let row_len = logits.vocab_size().min(self.vocab.len());
-        // The sampler modifies the row in place (penalties): the forward's buffer is taken
-        // over, not copied.
-        let mut row = logits.into_last_row();
-        let mut tokens = Vec::new();
-        let mut completion_tokens = 0;
-        let mut feed = Vec::new();
-        // Out of tokens: a document that is already complete still counts as finished.
-        let out_of_tokens = |guide: &Option<Guide>| match guide {
-            Some(g) if g.is_accepting() => FinishReason::Stop,
-            _ => FinishReason::Length,
-        };
-        let finish_reason = loop {
-            if completion_tokens >= max_new {
-                break out_of_tokens(&guide);
-            }
-            let chose = Instant::now();
-            row.truncate(row_len);
-            if ignore_eos && guide.is_none() {
-                for &eos in self.vocab.eos_tokens() {
-                    if let Some(l) = row.get_mut(eos as usize) {
-                        *l = f32::NEG_INFINITY;
-                    }
-                }
-            }
-            let token = match sampler.sample(&mut row, guide.as_mut(), &counts, seq.len()) {
-                Ok(token) => token,
-                // Only EOS could follow and it is not in the logits row (a tokenizer larger
-                // than the LM head): the document is complete.
-                Err(SamplerError::NoTokenAllowed { .. })
-                    if guide.as_ref().is_some_and(Guide::is_accepting) =>
-                {
-                    break FinishReason::Stop;
-                }
-                Err(e) => return Err(e),
-            };
-            if let Some(g) = guide.as_mut() {
-                g.advance(token)?;
-            }
-            stats.sampling += chose.elapsed();
-            if completion_tokens == 0 {
-                stats.time_to_first_token = start.elapsed();
-            }
-            completion_tokens += 1;
-            if self.vocab.is_eos(token) {
-                break FinishReason::Stop;
-            }
-            feed.clear();
-            feed.push(token);
-            if self.take(token, &mut tokens, &mut counts, &mut stream, on_text) {
-                break FinishReason::Stop;
-            }
-            if let Some(g) = guide.as_mut() {
-                if g.is_finished() {
-                    break FinishReason::Stop;
-                }
-                if let (true, Some(tokenize)) = (fast_forward, self.tokenize) {
-                    let forcing = Instant::now();
-                    let mut forced = g.forced_tokens(tokenize)?;
-                    forced.truncate(max_new - completion_tokens);
-                    for &f in &forced {
-                        g.advance(f)?;
-                    }
-                    stats.sampling += forcing.elapsed();
-                    stats.forced_tokens += forced.len();
-                    completion_tokens += forced.len();
-                    let mut stopped = false;
-                    for &f in &forced {
-                        feed.push(f);
-                        stopped = self.take(f, &mut tokens, &mut counts, &mut stream, on_text);
-                        if stopped {
-                            break;
-                        }
-                    }
-                    if stopped || g.is_finished() {
-                        break FinishReason::Stop;
-                    }
-                }
-            }
-            if completion_tokens >= max_new {
-                // No forward pass whose logits nobody would use.
-                break out_of_tokens(&guide);
-            }
+        let mut active = ActiveSequence::new(self.model, request)?;
+        while !active.is_done() {
             let forward = Instant::now();
-            row = self
+            let (seq, feed) = active.input();
+            let row = self
                 .model
-                .forward(&mut seq, &feed, LogitsRequest::Last)?
+                .forward(seq, feed, LogitsRequest::Last)?
                 .into_last_row();
-            stats.decode_forward += forward.elapsed();
-            stats.decode_forward_calls += 1;
-        };
-        let rest = stream.finish();
-        if !rest.is_empty() {
-            on_text(&rest);
+            active.record_forward(forward.elapsed());
+            active.step(row, self.vocab, self.tokenize, on_text)?;
         }
-        stats.sampler = sampler.stats();
-        stats.total = start.elapsed();
-        Ok(DecodeOutput {
-            tokens,
-            text: stream.text(),
-            finish_reason,
-            prompt_tokens: prompt.len(),
-            completion_tokens,
-            guide,
-            stats,
-        })
-    }
-
-    /// Record a completion token; true when a stop string ended the text.
-    fn take(
-        &self,
-        token: u32,
-        tokens: &mut Vec<u32>,
-        counts: &mut TokenCounts,
-        stream: &mut TextStream,
-        on_text: &mut dyn FnMut(&str),
-    ) -> bool {
-        tokens.push(token);
-        counts.push(token);
-        let delta = stream.push(self.vocab.token_bytes(token).unwrap_or_default());
-        if !delta.is_empty() {
-            on_text(&delta);
-        }
-        stream.is_stopped()
+        Ok(active.finish(on_text))
     }
 }

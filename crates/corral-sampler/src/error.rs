@@ -20,6 +20,10 @@ pub enum SamplerError {
     /// The prompt and the completion do not fit the model's context.
     #[error("the prompt has {prompt} tokens; the model's context holds {context}")]
     ContextExceeded { prompt: usize, context: usize },
+    /// [`ActiveSequence::share_prefill`](crate::ActiveSequence::share_prefill) between
+    /// sequences of different prompts, or after this one was fed.
+    #[error("cannot share a prefill between different prompts")]
+    PrefillMismatch,
     #[error(transparent)]
     Guide(#[from] GuideError),
     #[error(transparent)]

@@ -20,6 +20,7 @@
 //! assert_eq!(token, 1);
 //! # Ok::<(), corral_sampler::SamplerError>(())
 //! ```
+mod active;
 mod decode;
 mod error;
 mod noise;
@@ -28,9 +29,10 @@ mod penalties;
 mod sampler;
 mod stream;
 
+pub use active::ActiveSequence;
 pub use decode::{DecodeOutput, DecodeRequest, DecodeStats, Decoder, FinishReason, Tokenize};
 pub use error::SamplerError;
 pub use params::{SamplingParams, GREEDY_BELOW};
 pub use penalties::TokenCounts;
-pub use sampler::{Sampler, SamplerStats};
+pub use sampler::{Sampler, SamplerStats, TokenLogprobs};
 pub use stream::TextStream;

@@ -33,8 +33,23 @@ pub struct Sampler {
     params: SamplingParams,
     seed: u64,
     mask_first: bool,
+    top_logprobs: Option<usize>,
+    last_logprobs: Option<TokenLogprobs>,
     stats: SamplerStats,
     scratch: Vec<(u32, f32)>,
+}
+
+/// The log-probability of a chosen token, and of the most likely alternatives, under the
+/// distribution it was drawn from: after penalties, temperature (1 when greedy), the
+/// constraint's mask and top-k/top-p/min-p.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenLogprobs {
+    /// The chosen token.
+    pub token: u32,
+    /// Its natural-log probability.
+    pub logprob: f32,
+    /// The most likely tokens with their log-probabilities, most likely first.
+    pub top: Vec<(u32, f32)>,
 }
 
 impl Sampler {
@@ -47,6 +62,8 @@ impl Sampler {
             params,
             seed,
             mask_first: false,
+            top_logprobs: None,
+            last_logprobs: None,
             stats: SamplerStats::default(),
             scratch: Vec::new(),
         })
@@ -56,6 +73,19 @@ impl Sampler {
     pub fn mask_first(mut self, on: bool) -> Sampler {
         self.mask_first = on;
         self
+    }
+
+    /// Record the log-probability of every chosen token and of the `top` most likely
+    /// alternatives ([`Sampler::last_logprobs`]). Under a constraint this computes the full
+    /// mask at every step (the distribution's normalizer needs it).
+    pub fn logprobs(mut self, top: Option<usize>) -> Sampler {
+        self.top_logprobs = top;
+        self
+    }
+
+    /// The log-probabilities of the last chosen token (when enabled).
+    pub fn last_logprobs(&self) -> Option<&TokenLogprobs> {
+        self.last_logprobs.as_ref()
     }
 
     /// The parameters.
@@ -97,11 +127,17 @@ impl Sampler {
             return if self.params.truncates() && inv_t.is_some() {
                 self.truncated(logits, None, position)
             } else {
-                best_of_row(logits, inv_t, self.seed, position).ok_or(SamplerError::NoFiniteLogit)
+                let token = best_of_row(logits, inv_t, self.seed, position)
+                    .ok_or(SamplerError::NoFiniteLogit)?;
+                if let Some(top) = self.top_logprobs {
+                    let all = (0..logits.len() as u32).map(|t| (t, logits[t as usize]));
+                    self.last_logprobs = Some(logprobs_of(all, inv_t, token, top));
+                }
+                Ok(token)
             };
         };
         let truncated = self.params.truncates() && inv_t.is_some();
-        if !self.mask_first && !truncated {
+        if !self.mask_first && !truncated && self.top_logprobs.is_none() {
             if let Some(t) = best_of_row(logits, inv_t, self.seed, position) {
                 if guide.is_allowed(t)? {
                     self.stats.sample_first_hits += 1;
@@ -114,14 +150,14 @@ impl Sampler {
         if truncated {
             return self.truncated(logits, Some(words), position);
         }
-        best(
-            logits,
-            inv_t,
-            self.seed,
-            position,
-            set_bits(words, logits.len()),
-        )
-        .ok_or(SamplerError::NoTokenAllowed { position })
+        let allowed = set_bits(words, logits.len());
+        let token = best(logits, inv_t, self.seed, position, allowed.clone())
+            .ok_or(SamplerError::NoTokenAllowed { position })?;
+        if let Some(top) = self.top_logprobs {
+            let allowed = allowed.map(|t| (t, logits[t as usize]));
+            self.last_logprobs = Some(logprobs_of(allowed, inv_t, token, top));
+        }
+        Ok(token)
     }
 
     /// Mask first, then top-k, top-p and min-p on the tempered distribution, then the
@@ -199,7 +235,50 @@ impl Sampler {
                 best_tok = Some(t);
             }
         }
-        best_tok.ok_or(SamplerError::NoTokenAllowed { position })
+        let token = best_tok.ok_or(SamplerError::NoTokenAllowed { position })?;
+        if let Some(top) = self.top_logprobs {
+            // The kept candidates, already tempered.
+            let kept = cands.iter().copied();
+            self.last_logprobs = Some(logprobs_of(kept, None, token, top));
+        }
+        Ok(token)
+    }
+}
+
+/// Log-probabilities of `chosen` and of the `top` most likely among `cands` (token,
+/// logit) under `softmax(logit * inv_t)` (`None`: as given). Tokens at -inf or NaN have no
+/// mass.
+fn logprobs_of(
+    cands: impl Iterator<Item = (u32, f32)> + Clone,
+    inv_t: Option<f32>,
+    chosen: u32,
+    top: usize,
+) -> TokenLogprobs {
+    let scale = inv_t.unwrap_or(1.0);
+    let live = cands
+        .map(move |(t, l)| (t, l * scale))
+        .filter(|(_, v)| *v > f32::NEG_INFINITY);
+    let max = live.clone().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = live.clone().map(|c| ((c.1 - max) as f64).exp()).sum();
+    let log_z = max as f64 + sum.ln();
+    let logprob = |v: f32| (v as f64 - log_z) as f32;
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(top + 1);
+    let mut chosen_logprob = f32::NEG_INFINITY;
+    for (t, v) in live {
+        if t == chosen {
+            chosen_logprob = logprob(v);
+        }
+        if top == 0 || best.len() == top && best[top - 1].1 >= v {
+            continue;
+        }
+        let at = best.partition_point(|b| b.1 >= v);
+        best.insert(at, (t, v));
+        best.truncate(top);
+    }
+    TokenLogprobs {
+        token: chosen,
+        logprob: chosen_logprob,
+        top: best.into_iter().map(|(t, v)| (t, logprob(v))).collect(),
     }
 }
 
@@ -331,6 +410,57 @@ mod tests {
         (0..n)
             .map(|t| (gumbel(seed, 999, t as u32) * 1.5) as f32)
             .collect()
+    }
+
+    #[test]
+    fn logprobs_are_of_the_masked_tempered_distribution() {
+        let logits = pseudo_logits(3, 11);
+        for (params, inv_t) in [
+            (SamplingParams::greedy(), 1.0f64),
+            (SamplingParams::with_temperature(0.5, 4), 2.0),
+        ] {
+            let mut sampler = Sampler::new(params).unwrap().logprobs(Some(3));
+            let mut guide = even_guide();
+            let token = sampler
+                .sample(
+                    &mut logits.clone(),
+                    Some(&mut guide),
+                    &TokenCounts::default(),
+                    0,
+                )
+                .unwrap();
+            let lp = sampler.last_logprobs().unwrap().clone();
+            assert_eq!(lp.token, token);
+            assert!(token % 2 == 0 && token < 10);
+            // Exact softmax over the allowed (even) digits.
+            let z: f64 = (0..10)
+                .step_by(2)
+                .map(|t| (logits[t] as f64 * inv_t).exp())
+                .sum();
+            let expect = |t: usize| ((logits[t] as f64 * inv_t).exp() / z).ln();
+            assert!((lp.logprob as f64 - expect(token as usize)).abs() < 1e-4);
+            assert_eq!(lp.top.len(), 3);
+            assert!(lp.top.windows(2).all(|w| w[0].1 >= w[1].1));
+            for &(t, l) in &lp.top {
+                assert!(t % 2 == 0 && t < 10);
+                assert!((l as f64 - expect(t as usize)).abs() < 1e-4);
+            }
+        }
+        // Unconstrained: the mass of the whole row sums to one.
+        let mut sampler = Sampler::new(SamplingParams::with_temperature(1.0, 5))
+            .unwrap()
+            .logprobs(Some(11));
+        sampler
+            .sample(&mut logits.clone(), None, &TokenCounts::default(), 0)
+            .unwrap();
+        let total: f64 = sampler
+            .last_logprobs()
+            .unwrap()
+            .top
+            .iter()
+            .map(|(_, l)| (*l as f64).exp())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-4);
     }
 
     #[test]
