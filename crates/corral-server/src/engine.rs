@@ -1,0 +1,372 @@
+//! [`Scheduler`]: continuous batching. One thread owns decoding; every iteration it admits
+//! waiting requests (between steps), feeds all active sequences through one
+//! `LanguageModel::forward_batch` call (prompts of new requests and the last token of the
+//! others together), and hands each sequence its logits row.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use corral::models::{LanguageModel, LogitsRequest};
+use corral::sampler::{ActiveSequence, DecodeOutput, TokenLogprobs};
+use corral::Model;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// What a request's generation reports, in order.
+#[derive(Debug)]
+pub enum Event {
+    /// New text (and the log-probabilities of the new tokens) of one choice.
+    Delta {
+        choice: usize,
+        text: String,
+        logprobs: Vec<TokenLogprobs>,
+    },
+    /// A choice ended.
+    Done {
+        choice: usize,
+        output: Box<DecodeOutput>,
+    },
+    /// The request failed (no more events follow).
+    Failed(ApiError),
+}
+
+/// One request: its choices (not yet fed) and where its events go. Dropping the receiving
+/// end cancels it.
+pub struct Job {
+    pub choices: Vec<ActiveSequence>,
+    pub events: mpsc::UnboundedSender<Event>,
+    pub arrived: Instant,
+    pub deadline: Instant,
+    pub request_id: String,
+}
+
+/// Limits of the scheduler.
+#[derive(Clone, Copy, Debug)]
+pub struct SchedulerLimits {
+    /// Most sequences decoded together.
+    pub max_concurrent: usize,
+    /// Most requests waiting for a slot; more are refused (429).
+    pub max_queue: usize,
+}
+
+/// The handle requests are submitted through.
+#[derive(Clone)]
+pub struct Scheduler {
+    jobs: std_mpsc::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+    limits: SchedulerLimits,
+    metrics: Metrics,
+}
+
+impl Scheduler {
+    /// Start the decoding thread for `model`.
+    pub fn start(model: Arc<Model>, limits: SchedulerLimits, metrics: Metrics) -> Scheduler {
+        let (jobs, rx) = std_mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let worker = Worker {
+            model,
+            jobs: rx,
+            queued: queued.clone(),
+            limits,
+            metrics: metrics.clone(),
+            running: Vec::new(),
+            waiting: None,
+        };
+        std::thread::Builder::new()
+            .name("corral-scheduler".into())
+            .spawn(move || worker.run())
+            .map(drop)
+            .unwrap_or_else(|e| panic!("cannot start the scheduler thread: {e}"));
+        Scheduler {
+            jobs,
+            queued,
+            limits,
+            metrics,
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> SchedulerLimits {
+        self.limits
+    }
+
+    /// Queue a request; 429 when the queue is full.
+    pub fn submit(&self, job: Job) -> Result<(), ApiError> {
+        let queued = self.queued.fetch_add(1, Ordering::SeqCst);
+        if queued >= self.limits.max_queue {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::overloaded(queued));
+        }
+        self.metrics.queue_length.inc();
+        self.jobs.send(job).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            self.metrics.queue_length.dec();
+            ApiError::internal("the scheduler has stopped")
+        })
+    }
+}
+
+/// A request being decoded.
+struct Running {
+    choices: Vec<Option<ActiveSequence>>,
+    /// Log-probabilities already sent, per choice.
+    sent_logprobs: Vec<usize>,
+    /// When each choice's last token came.
+    last_token: Vec<Option<Instant>>,
+    events: mpsc::UnboundedSender<Event>,
+    arrived: Instant,
+    deadline: Instant,
+    request_id: String,
+}
+
+impl Running {
+    fn is_done(&self) -> bool {
+        self.choices.iter().all(Option::is_none)
+    }
+
+    fn sequences(&self) -> usize {
+        self.choices.iter().flatten().count()
+    }
+}
+
+struct Worker {
+    model: Arc<Model>,
+    jobs: std_mpsc::Receiver<Job>,
+    queued: Arc<AtomicUsize>,
+    limits: SchedulerLimits,
+    metrics: Metrics,
+    running: Vec<Running>,
+    /// A job taken off the queue that waits for enough free slots.
+    waiting: Option<Job>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            if !self.admit() {
+                return;
+            }
+            self.drop_gone();
+            if !self.running.is_empty() {
+                self.step();
+            }
+            let active: usize = self.running.iter().map(Running::sequences).sum();
+            self.metrics.active_sequences.set(active as i64);
+        }
+    }
+
+    /// Take waiting requests while there are free slots (blocking when idle). False when
+    /// the server is gone. A request counts as queued until it is admitted or dropped.
+    fn admit(&mut self) -> bool {
+        loop {
+            let job = match self.waiting.take() {
+                Some(job) => job,
+                None if self.running.is_empty() => match self.jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return false,
+                },
+                None => match self.jobs.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => return true,
+                },
+            };
+            if job.events.is_closed() {
+                self.dequeued();
+                self.metrics.cancelled.inc();
+                continue;
+            }
+            if Instant::now() > job.deadline {
+                self.dequeued();
+                let _ = job.events.send(Event::Failed(ApiError::timeout(
+                    "Waiting for a decoding slot",
+                    (job.deadline - job.arrived).as_secs_f64(),
+                )));
+                continue;
+            }
+            let active: usize = self.running.iter().map(Running::sequences).sum();
+            if active > 0 && active + job.choices.len() > self.limits.max_concurrent {
+                self.waiting = Some(job);
+                return true;
+            }
+            self.dequeued();
+            debug!(request_id = %job.request_id, choices = job.choices.len(), "admitted");
+            let n = job.choices.len();
+            self.running.push(Running {
+                choices: job.choices.into_iter().map(Some).collect(),
+                sent_logprobs: vec![0; n],
+                last_token: vec![None; n],
+                events: job.events,
+                arrived: job.arrived,
+                deadline: job.deadline,
+                request_id: job.request_id,
+            });
+        }
+    }
+
+    fn dequeued(&self) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        self.metrics.queue_length.dec();
+    }
+
+    /// Free the sequences of clients that went away or ran out of time.
+    fn drop_gone(&mut self) {
+        let now = Instant::now();
+        let metrics = &self.metrics;
+        self.running.retain(|r| {
+            if r.events.is_closed() {
+                debug!(request_id = %r.request_id, "client went away: generation cancelled");
+                metrics.cancelled.inc();
+                return false;
+            }
+            if now > r.deadline {
+                let _ = r.events.send(Event::Failed(ApiError::timeout(
+                    "The generation",
+                    (r.deadline - r.arrived).as_secs_f64(),
+                )));
+                return false;
+            }
+            true
+        });
+    }
+
+    /// One forward pass over every active sequence, then one token choice for each.
+    fn step(&mut self) {
+        let model = self.model.clone();
+        let backend = model.backend();
+        let vocab = model.vocabulary();
+        let mut inputs = Vec::new();
+        for r in &mut self.running {
+            for (i, choice) in r.choices.iter_mut().enumerate() {
+                let Some(seq) = choice else { continue };
+                // Further choices of a request share the first one's prefill.
+                if i > 0 && seq.needs_prefill() {
+                    continue;
+                }
+                inputs.push(seq.input());
+            }
+        }
+        let batch = inputs.len();
+        self.metrics.batch_size.observe(batch as f64);
+        let started = Instant::now();
+        let result = backend.forward_batch(&mut inputs, LogitsRequest::Last);
+        drop(inputs);
+        let share = started.elapsed() / batch.max(1) as u32;
+        let logits = match result {
+            Ok(logits) => logits,
+            Err(e) => {
+                warn!("forward pass failed: {e}");
+                for r in self.running.drain(..) {
+                    let _ = r.events.send(Event::Failed(ApiError::internal(format!(
+                        "forward pass failed: {e}"
+                    ))));
+                }
+                return;
+            }
+        };
+        let mut rows = logits.into_iter();
+        let tokenize = model.tokenize_fn();
+        for r in &mut self.running {
+            let mut first_row: Option<Vec<f32>> = None;
+            for i in 0..r.choices.len() {
+                let row = if i > 0 && r.choices[i].as_ref().is_some_and(|s| s.needs_prefill()) {
+                    let (head, tail) = r.choices.split_at_mut(i);
+                    let (Some(first), Some(seq)) = (head[0].as_ref(), tail[0].as_mut()) else {
+                        continue;
+                    };
+                    if let Err(e) = seq.share_prefill(first) {
+                        let _ = r
+                            .events
+                            .send(Event::Failed(ApiError::internal(e.to_string())));
+                        r.choices.iter_mut().for_each(|c| *c = None);
+                        break;
+                    }
+                    match &first_row {
+                        Some(row) => row.clone(),
+                        None => continue,
+                    }
+                } else {
+                    if r.choices[i].is_none() {
+                        continue;
+                    }
+                    let Some(logits) = rows.next() else { break };
+                    let row = logits.into_last_row();
+                    if i == 0
+                        && r.choices.len() > 1
+                        && r.choices[1..]
+                            .iter()
+                            .flatten()
+                            .any(ActiveSequence::needs_prefill)
+                    {
+                        first_row = Some(row.clone());
+                    }
+                    row
+                };
+                let Some(seq) = r.choices[i].as_mut() else {
+                    continue;
+                };
+                seq.record_forward(share);
+                let before = seq.completion_tokens();
+                let mut text = String::new();
+                let stepped = seq.step(row, vocab, Some(&tokenize), &mut |delta| {
+                    text.push_str(delta)
+                });
+                if let Err(e) = stepped {
+                    let _ = r
+                        .events
+                        .send(Event::Failed(ApiError::internal(e.to_string())));
+                    r.choices.iter_mut().for_each(|c| *c = None);
+                    break;
+                }
+                let now = Instant::now();
+                let new_tokens = seq.completion_tokens() - before;
+                if new_tokens > 0 {
+                    match r.last_token[i] {
+                        None => self
+                            .metrics
+                            .time_to_first_token
+                            .observe((now - r.arrived).as_secs_f64()),
+                        Some(last) => self
+                            .metrics
+                            .time_per_output_token
+                            .observe((now - last).as_secs_f64() / new_tokens as f64),
+                    }
+                    r.last_token[i] = Some(now);
+                }
+                let logprobs = seq.logprobs()[r.sent_logprobs[i]..].to_vec();
+                r.sent_logprobs[i] += logprobs.len();
+                if !text.is_empty() || !logprobs.is_empty() {
+                    let _ = r.events.send(Event::Delta {
+                        choice: i,
+                        text,
+                        logprobs,
+                    });
+                }
+                if seq.is_done() {
+                    if let Some(seq) = r.choices[i].take() {
+                        let mut rest = String::new();
+                        let output = seq.finish(&mut |delta| rest.push_str(delta));
+                        if !rest.is_empty() {
+                            let _ = r.events.send(Event::Delta {
+                                choice: i,
+                                text: rest,
+                                logprobs: Vec::new(),
+                            });
+                        }
+                        self.metrics
+                            .completion_tokens
+                            .inc_by(output.completion_tokens as u64);
+                        let _ = r.events.send(Event::Done {
+                            choice: i,
+                            output: Box::new(output),
+                        });
+                    }
+                }
+            }
+        }
+        self.running.retain(|r| !r.is_done());
+    }
+}
