@@ -1,0 +1,172 @@
+"""Serving benchmark through the real `openai` client (streamed requests).
+
+  concurrency: JSON-mode requests on one server at several concurrency levels: aggregate
+               completion tok/s, p50/p99 time to first token, p50 per-token latency.
+  compare:     the 8-property JSON request and the same prompt as plain chat, one at a time,
+               on each server given (e.g. corral and llama.cpp's server): generation-phase
+               tok/s = (tokens after the first) / (time from the first to the last chunk).
+
+Driven by scripts/bench-serve.sh, which starts the servers.
+"""
+import argparse
+import json
+import statistics
+import threading
+import time
+
+import openai
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 40},
+        "age": {"type": "integer", "minimum": 0},
+        "score": {"type": "number"},
+        "active": {"type": "boolean"},
+        "role": {"enum": ["admin", "editor", "viewer", "guest", "owner"]},
+        "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+        "address": {
+            "type": "object",
+            "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+            "required": ["street", "city"],
+        },
+        "nickname": {"type": ["string", "null"]},
+    },
+    "required": ["name", "age", "score", "active", "role", "tags", "address", "nickname"],
+}
+SYSTEM = "You are a helpful assistant that answers in JSON."
+NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi"]
+
+
+def messages(name="Alice", with_schema=False):
+    system = SYSTEM
+    if with_schema:
+        # What corral's JSON mode puts in the prompt, so plain chat sees the same prompt.
+        system += "\n\nAnswer in JSON that conforms to this JSON Schema:\n" + json.dumps(
+            SCHEMA, separators=(",", ":")
+        )
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"Create a user named {name}, who lives in 42, Wonderland Avenue."},
+    ]
+
+
+def stream_one(client, model, msgs, response_format=None, max_tokens=400):
+    """One streamed request: (time to first token, first-to-last seconds, content chunks, text)."""
+    kwargs = {}
+    if response_format is not None:
+        kwargs["response_format"] = response_format
+    start = time.perf_counter()
+    first = last = None
+    chunks = 0
+    text = ""
+    for chunk in client.chat.completions.create(
+        model=model, messages=msgs, temperature=0, max_tokens=max_tokens, stream=True, **kwargs
+    ):
+        for choice in chunk.choices:
+            if choice.delta.content:
+                now = time.perf_counter()
+                first = first or now
+                last = now
+                chunks += 1
+                text += choice.delta.content
+    return (first - start, last - first, chunks, text)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def concurrency(args):
+    client = openai.OpenAI(base_url=args.base, api_key="dummy-key", max_retries=0, timeout=600)
+    fmt = {"type": "json_object", "schema": SCHEMA}
+    stream_one(client, args.model, messages(), fmt)  # compile + warm up
+    print(f"| concurrent | requests | aggregate tok/s | TTFT p50 ms | TTFT p99 ms | per-token p50 ms |")
+    print(f"|---|---|---|---|---|---|")
+    for level in [int(x) for x in args.levels.split(",")]:
+        total = max(level * args.rounds, level)
+        results, lock = [], threading.Lock()
+        todo = list(range(total))
+
+        def worker():
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    i = todo.pop()
+                r = stream_one(client, args.model, messages(NAMES[i % len(NAMES)]), fmt)
+                with lock:
+                    results.append(r)
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=worker) for _ in range(level)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - start
+        tokens = sum(r[2] for r in results)
+        ttft = [r[0] * 1000 for r in results]
+        per_token = [r[1] * 1000 / (r[2] - 1) for r in results if r[2] > 1]
+        for r in results:
+            json.loads(r[3])  # every answer is a complete JSON document
+        print(
+            f"| {level} | {total} | {tokens / wall:.1f} | {pct(ttft, 50):.0f} | {pct(ttft, 99):.0f} "
+            f"| {statistics.median(per_token):.1f} |"
+        )
+
+
+def compare(args):
+    rows = []
+    for spec in args.server:
+        label, base, model = spec.split("=", 2)
+        client = openai.OpenAI(base_url=base, api_key="dummy-key", max_retries=0, timeout=600)
+        fmt = {"type": "json_object", "schema": SCHEMA}
+        result = {}
+        for mode, msgs, rf in [
+            ("json", messages(), fmt),
+            ("plain", messages(with_schema=True), None),
+        ]:
+            stream_one(client, model, msgs, rf)  # warm-up (schema compile, caches)
+            rates, counts = [], []
+            for _ in range(args.reps):
+                ttft, span, chunks, text = stream_one(client, model, msgs, rf)
+                if mode == "json":
+                    json.loads(text)
+                rates.append((chunks - 1) / span)
+                counts.append(chunks)
+            result[mode] = (statistics.median(rates), statistics.median(counts))
+        rows.append((label, result))
+    print("| server | JSON mode tok/s | plain chat tok/s | JSON / plain | chunks (json, plain) |")
+    print("|---|---|---|---|---|")
+    for label, r in rows:
+        print(
+            f"| {label} | {r['json'][0]:.1f} | {r['plain'][0]:.1f} | {r['json'][0] / r['plain'][0]:.2f} "
+            f"| {r['json'][1]:.0f}, {r['plain'][1]:.0f} |"
+        )
+    if len(rows) == 2:
+        (a, ra), (b, rb) = rows
+        print(f"\n{a} JSON mode / {b} JSON mode: {ra['json'][0] / rb['json'][0]:.2f}x")
+        print(f"{a} plain / {b} plain: {ra['plain'][0] / rb['plain'][0]:.2f}x")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("concurrency")
+    c.add_argument("--base", required=True)
+    c.add_argument("--model", required=True)
+    c.add_argument("--levels", default="1,4,16")
+    c.add_argument("--rounds", type=int, default=2, help="requests per level = level x rounds")
+    c.set_defaults(run=concurrency)
+    m = sub.add_parser("compare")
+    m.add_argument("--server", action="append", required=True, help="LABEL=BASE_URL=MODEL")
+    m.add_argument("--reps", type=int, default=5)
+    m.set_defaults(run=compare)
+    args = p.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
