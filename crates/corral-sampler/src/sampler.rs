@@ -431,7 +431,7 @@ mod tests {
                 .unwrap();
             let lp = sampler.last_logprobs().unwrap().clone();
             assert_eq!(lp.token, token);
-            assert!(token % 2 == 0 && token < 10);
+            assert!(token.is_multiple_of(2) && token < 10);
             // Exact softmax over the allowed (even) digits.
             let z: f64 = (0..10)
                 .step_by(2)
@@ -442,7 +442,7 @@ mod tests {
             assert_eq!(lp.top.len(), 3);
             assert!(lp.top.windows(2).all(|w| w[0].1 >= w[1].1));
             for &(t, l) in &lp.top {
-                assert!(t % 2 == 0 && t < 10);
+                assert!(t.is_multiple_of(2) && t < 10);
                 assert!((l as f64 - expect(t as usize)).abs() < 1e-4);
             }
         }

@@ -1,6 +1,6 @@
 //! The real clients against `corral serve` with SmolLM2-135M-Instruct: the seed's Python
-//! example (`openai` + pydantic) and OpenAI's forms, the seed's Node example (`openai` + zod
-//! + zod-to-json-schema) and the seed's curl request. The clients are installed by
+//! example (`openai` + pydantic) and OpenAI's forms, the seed's Node example (`openai`, zod
+//! and zod-to-json-schema) and the seed's curl request. The clients are installed by
 //! `scripts/setup-clients.sh` (the README's test command runs it); without them these tests
 //! fail.
 mod common;
