@@ -14,8 +14,13 @@ pub(crate) struct Compiled {
 /// Most cached constraints per model; the least recently used one is dropped beyond it.
 const CAPACITY: usize = 64;
 
+/// Most memory the cached constraints may hold (automata and the masks computed so far,
+/// which grow as they are used); the least recently used ones are dropped beyond it.
+const MEMORY_BUDGET: usize = 512 << 20;
+
 /// Compiled constraints of one model (so one tokenizer), keyed by the constraint's text
-/// and its compile options: a repeated schema costs a hash lookup.
+/// and its compile options: a repeated schema costs a hash lookup. Bounded by count and by
+/// memory, least recently used first out.
 #[derive(Debug, Default)]
 pub(crate) struct IndexCache {
     entries: Mutex<HashMap<String, (Compiled, u64)>>,
@@ -38,17 +43,28 @@ impl IndexCache {
         // Built outside the lock: other requests keep going meanwhile.
         let compiled = build()?;
         let mut entries = self.lock();
-        if entries.len() >= CAPACITY {
-            if let Some(oldest) = entries
+        entries.insert(key, (compiled.clone(), now));
+        let mut memory: usize = entries.values().map(|(c, _)| c.index.memory_bytes()).sum();
+        while entries.len() > CAPACITY || (memory > MEMORY_BUDGET && entries.len() > 1) {
+            let Some((oldest, bytes)) = entries
                 .iter()
                 .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-            {
-                entries.remove(&oldest);
-            }
+                .map(|(k, (c, _))| (k.clone(), c.index.memory_bytes()))
+            else {
+                break;
+            };
+            entries.remove(&oldest);
+            memory = memory.saturating_sub(bytes);
         }
-        entries.insert(key, (compiled.clone(), now));
         Ok((compiled, false))
+    }
+
+    /// Memory the cached constraints hold now.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.lock()
+            .values()
+            .map(|(c, _)| c.index.memory_bytes())
+            .sum()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -282,6 +282,11 @@ impl Model {
         self.cache.len()
     }
 
+    /// Memory held by the compiled-constraint cache (automata and computed masks).
+    pub fn constraint_cache_bytes(&self) -> usize {
+        self.cache.memory_bytes()
+    }
+
     /// Render `messages` with the chat template, ready for the assistant's answer.
     pub fn render(&self, messages: &[Message]) -> Result<String> {
         self.template.render(messages, true)

@@ -381,15 +381,61 @@ impl Attention {
         cache: &mut LayerCache,
     ) -> Result<Tensor> {
         let (tokens, _) = x.dims2()?;
+        self.forward_batch(x, rope, &[mask.cloned()], &[tokens], &mut [cache])
+    }
+
+    /// Several sequences at once: `x` stacks their new tokens (`lens[i]` rows each, in
+    /// order). The projections run once over the whole stack; attention runs per sequence,
+    /// against its own cache (`caches[i]`) with its own mask (`masks[i]`).
+    pub fn forward_batch(
+        &self,
+        x: &Tensor,
+        rope: &RotaryEmbedding,
+        masks: &[Option<Tensor>],
+        lens: &[usize],
+        caches: &mut [&mut LayerCache],
+    ) -> Result<Tensor> {
+        let [q, k, v]: [Tensor; 3] = Linear::forward_many(&[&self.q, &self.k, &self.v], x)?
+            .try_into()
+            .map_err(|_| ModelError::InvalidRequest("q/k/v projection count".into()))?;
+        let mut outs = Vec::with_capacity(lens.len());
+        let mut offset = 0;
+        for ((&n, mask), cache) in lens.iter().zip(masks).zip(caches.iter_mut()) {
+            let rows = |t: &Tensor| t.narrow(0, offset, n);
+            outs.push(self.attend(
+                &rows(&q)?,
+                &rows(&k)?,
+                &rows(&v)?,
+                rope,
+                mask.as_ref(),
+                cache,
+            )?);
+            offset += n;
+        }
+        let out = match outs.len() {
+            1 => outs.remove(0),
+            _ => Tensor::cat(&outs, 0)?,
+        };
+        self.o.forward(&out)
+    }
+
+    /// Attention of one sequence's projected rows (`[tokens, heads * head_dim]`).
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        rope: &RotaryEmbedding,
+        mask: Option<&Tensor>,
+        cache: &mut LayerCache,
+    ) -> Result<Tensor> {
+        let (tokens, _) = q.dims2()?;
         let start = cache.len();
-        let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+        let heads = |t: &Tensor, n: usize| -> Result<Tensor> {
             Ok(t.reshape((tokens, n, self.head_dim))?
                 .transpose(0, 1)?
                 .contiguous()?)
         };
-        let [q, k, v]: [Tensor; 3] = Linear::forward_many(&[&self.q, &self.k, &self.v], x)?
-            .try_into()
-            .map_err(|_| ModelError::InvalidRequest("q/k/v projection count".into()))?;
         let q = heads(q, self.num_heads)?;
         let k = heads(k, self.num_kv_heads)?;
         let v = heads(v, self.num_kv_heads)?;
@@ -402,7 +448,7 @@ impl Attention {
 
         // Attention runs in f32 whatever the compute dtype. The query heads sharing a KV head
         // are stacked along the token axis so that K and V are never repeated.
-        let compute_dtype = x.dtype();
+        let compute_dtype = q.dtype();
         let repeat = self.num_heads / self.num_kv_heads;
         let q =
             q.to_dtype(DType::F32)?
@@ -418,12 +464,11 @@ impl Attention {
         debug_assert_eq!(scores.dims(), [self.num_kv_heads, repeat * tokens, keys]);
         let probs = softmax_last_dim(&scores)?;
         let out = probs.matmul(&v)?;
-        let out = out
+        Ok(out
             .reshape((self.num_heads, tokens, self.head_dim))?
             .transpose(0, 1)?
             .reshape((tokens, self.num_heads * self.head_dim))?
-            .to_dtype(compute_dtype)?;
-        self.o.forward(&out)
+            .to_dtype(compute_dtype)?)
     }
 }
 

@@ -158,10 +158,10 @@ pub trait LanguageModel: Send + Sync {
     fn forward(&self, seq: &mut Sequence, tokens: &[u32], request: LogitsRequest)
         -> Result<Logits>;
 
-    /// Feeds several sequences. Today this runs them one after the other; the planned batched
-    /// implementation stacks the new tokens of all sequences into one `[sum tokens, hidden]`
-    /// activation so every projection is a single matmul, and only attention runs per sequence
-    /// (each against its own cache, with its own mask).
+    /// Feeds several sequences (each at most once). The default runs them one after the
+    /// other; [`Model`] stacks the new tokens of all sequences into one `[sum tokens, hidden]`
+    /// activation so every projection is a single matmul, and only attention runs per
+    /// sequence (each against its own cache, with its own mask).
     fn forward_batch(
         &self,
         batch: &mut [(&mut Sequence, &[u32])],
@@ -230,16 +230,19 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
+    /// `x` stacks the new tokens of several sequences (`lens[i]` rows each): everything but
+    /// attention runs once over the stack.
     fn forward(
         &self,
         x: &Tensor,
         rope: &RotaryEmbedding,
-        mask: Option<&Tensor>,
-        cache: &mut LayerCache,
+        masks: &[Option<Tensor>],
+        lens: &[usize],
+        caches: &mut [&mut LayerCache],
     ) -> Result<Tensor> {
         let h = self
             .attn
-            .forward(&self.attn_norm.forward(x)?, rope, mask, cache)?;
+            .forward_batch(&self.attn_norm.forward(x)?, rope, masks, lens, caches)?;
         let x = (x + h)?;
         let h = self.ffn.forward(&self.ffn_norm.forward(&x)?)?;
         Ok((x + h)?)
@@ -346,31 +349,98 @@ impl Model {
         self.dtype
     }
 
-    fn run(&self, seq: &mut Sequence, tokens: &[u32], request: LogitsRequest) -> Result<Logits> {
-        let start = seq.len;
-        let n = tokens.len();
-        let ids = Tensor::new(tokens, &self.device)?;
+    /// One forward pass over the new tokens of every sequence of `batch`, stacked into one
+    /// `[sum tokens, hidden]` activation: each projection is one matmul over all of them, and
+    /// only attention runs per sequence.
+    fn run(
+        &self,
+        batch: &mut [(&mut Sequence, &[u32])],
+        request: LogitsRequest,
+    ) -> Result<Vec<Logits>> {
+        let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
+        let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
+        let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
+        let ids = Tensor::new(ids.as_slice(), &self.device)?;
         let mut x = self.embed.embedding(&ids, self.dtype)?;
         let repeat = self.config.num_heads / self.config.num_kv_heads;
-        let mask = attention_mask(start, n, repeat, self.config.sliding_window, &self.device)?;
-        for (layer, cache) in self.layers.iter().zip(seq.layers.iter_mut()) {
-            x = layer.forward(&x, &self.rope, mask.as_ref(), cache)?;
+        let masks = starts
+            .iter()
+            .zip(&lens)
+            .map(|(&start, &n)| {
+                attention_mask(start, n, repeat, self.config.sliding_window, &self.device)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let mut caches: Vec<&mut LayerCache> = batch
+                .iter_mut()
+                .map(|(seq, _)| &mut seq.layers[l])
+                .collect();
+            x = layer.forward(&x, &self.rope, &masks, &lens, &mut caches)?;
         }
-        let (x, first_position) = match request {
-            LogitsRequest::All => (x, start),
-            LogitsRequest::Last => (x.narrow(0, n - 1, 1)?, start + n - 1),
+        // The rows whose logits are wanted, and where each sequence's start.
+        let mut rows = Vec::new();
+        let mut offset = 0u32;
+        for &n in &lens {
+            let n = n as u32;
+            match request {
+                LogitsRequest::All => rows.extend(offset..offset + n),
+                LogitsRequest::Last => rows.push(offset + n - 1),
+            }
+            offset += n;
+        }
+        let x = if rows.len() == lens.iter().sum::<usize>() {
+            x
+        } else {
+            x.index_select(&Tensor::new(rows.as_slice(), &self.device)?, 0)?
         };
         let logits = self.lm_head.forward(&self.norm.forward(&x)?)?;
-        let data = logits
+        let mut data = logits
             .to_dtype(DType::F32)?
             .flatten_all()?
             .to_vec1::<f32>()?;
-        seq.len = start + n;
-        Ok(Logits {
-            data,
-            vocab_size: self.config.vocab_size,
-            first_position,
-        })
+        let vocab_size = self.config.vocab_size;
+        let mut out = Vec::with_capacity(batch.len());
+        // Split the rows per sequence, from the back so that each split is a truncation.
+        for (i, (seq, _)) in batch.iter_mut().enumerate().rev() {
+            let (count, first_position) = match request {
+                LogitsRequest::All => (lens[i], starts[i]),
+                LogitsRequest::Last => (1, starts[i] + lens[i] - 1),
+            };
+            let rest = data.split_off(data.len() - count * vocab_size);
+            seq.len = starts[i] + lens[i];
+            out.push(Logits {
+                data: rest,
+                vocab_size,
+                first_position,
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Checks one sequence's request before anything runs.
+    fn check(&self, seq: &Sequence, tokens: &[u32]) -> Result<()> {
+        if seq.model_id != self.id {
+            return Err(ModelError::SequenceMismatch(format!(
+                "sequence of model #{}, used with model #{}",
+                seq.model_id, self.id
+            )));
+        }
+        if tokens.is_empty() {
+            return Err(ModelError::InvalidRequest("no tokens to feed".into()));
+        }
+        let vocab_size = self.config.vocab_size;
+        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= vocab_size) {
+            return Err(ModelError::TokenOutOfRange { id, vocab_size });
+        }
+        let requested = seq.len + tokens.len();
+        if requested > self.config.max_position_embeddings {
+            return Err(ModelError::ContextOverflow {
+                requested,
+                max: self.config.max_position_embeddings,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -395,34 +465,33 @@ impl LanguageModel for Model {
         tokens: &[u32],
         request: LogitsRequest,
     ) -> Result<Logits> {
-        if seq.model_id != self.id {
-            return Err(ModelError::SequenceMismatch(format!(
-                "sequence of model #{}, used with model #{}",
-                seq.model_id, self.id
-            )));
+        let mut logits = self.forward_batch(&mut [(seq, tokens)], request)?;
+        logits
+            .pop()
+            .ok_or_else(|| ModelError::InvalidRequest("no logits".into()))
+    }
+
+    fn forward_batch(
+        &self,
+        batch: &mut [(&mut Sequence, &[u32])],
+        request: LogitsRequest,
+    ) -> Result<Vec<Logits>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
         }
-        if tokens.is_empty() {
-            return Err(ModelError::InvalidRequest("no tokens to feed".into()));
+        for (seq, tokens) in batch.iter() {
+            self.check(seq, tokens)?;
         }
-        let vocab_size = self.config.vocab_size;
-        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= vocab_size) {
-            return Err(ModelError::TokenOutOfRange { id, vocab_size });
-        }
-        let requested = seq.len + tokens.len();
-        if requested > self.config.max_position_embeddings {
-            return Err(ModelError::ContextOverflow {
-                requested,
-                max: self.config.max_position_embeddings,
-            });
-        }
-        let start = seq.len;
+        let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
         // Run the whole step on a worker of the thread pool: the parallel kernels inside then
         // share work with the other workers directly instead of handing every operation over
         // from this thread (two context switches per operation).
-        let result = rayon::scope(|_| self.run(seq, tokens, request));
+        let result = rayon::scope(|_| self.run(batch, request));
         if result.is_err() {
             // Some layers may have appended to their caches before the failure.
-            seq.truncate_unchecked(start);
+            for ((seq, _), start) in batch.iter_mut().zip(starts) {
+                seq.truncate_unchecked(start);
+            }
         }
         result
     }

@@ -267,3 +267,17 @@ fn errors_are_typed() {
         Err(ModelError::MissingFile { .. })
     ));
 }
+
+#[test]
+fn batched_forward_equals_one_by_one() {
+    for name in MODELS {
+        let model = load(name, DType::F32);
+        let prompt = Reference::load(name).ids("prompt_ids");
+        let prompts = [
+            prompt.clone(),
+            prompt[..3].to_vec(),
+            prompt.iter().rev().copied().collect(),
+        ];
+        common::assert_batch_matches_sequential(&model, &prompts, 1e-4);
+    }
+}

@@ -76,3 +76,59 @@ pub fn argmax(row: &[f32]) -> u32 {
     }
     best as u32
 }
+
+/// `forward_batch` over sequences of different lengths (prompts of different lengths
+/// prefilled together, then greedy steps with one sequence fed two tokens at once) gives the
+/// logits the one-by-one `forward` gives, within `tolerance`, and the same argmax.
+pub fn assert_batch_matches_sequential(
+    model: &corral_models::Model,
+    prompts: &[Vec<u32>],
+    tolerance: f32,
+) {
+    use corral_models::{LanguageModel, LogitsRequest};
+    let mut batched: Vec<_> = prompts.iter().map(|_| model.new_sequence()).collect();
+    let mut single: Vec<_> = prompts.iter().map(|_| model.new_sequence()).collect();
+    let mut feeds: Vec<Vec<u32>> = prompts.to_vec();
+    let mut worst = 0f32;
+    for step in 0..6 {
+        let mut batch: Vec<(&mut corral_models::Sequence, &[u32])> = batched
+            .iter_mut()
+            .zip(&feeds)
+            .map(|(s, f)| (s, f.as_slice()))
+            .collect();
+        let together = model
+            .forward_batch(&mut batch, LogitsRequest::Last)
+            .expect("batched forward");
+        assert_eq!(together.len(), prompts.len());
+        let mut next = Vec::new();
+        for (i, logits) in together.iter().enumerate() {
+            let alone = model
+                .forward(&mut single[i], &feeds[i], LogitsRequest::Last)
+                .expect("single forward");
+            assert_eq!(logits.first_position(), alone.first_position());
+            assert_eq!(batched[i].len(), single[i].len());
+            let diff = max_abs_diff(logits.last(), alone.last());
+            worst = worst.max(diff);
+            assert!(
+                diff <= tolerance,
+                "step {step}, sequence {i}: max |Δ| {diff}"
+            );
+            let token = argmax(logits.last());
+            assert_eq!(token, argmax(alone.last()), "step {step}, sequence {i}");
+            next.push(token);
+        }
+        // Greedy continuation; the second sequence is fed two tokens at step 2.
+        feeds = next
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                if i == 1 && step == 2 {
+                    vec![t, t]
+                } else {
+                    vec![t]
+                }
+            })
+            .collect();
+    }
+    println!("batched vs one by one: max |Δ| {worst}");
+}
