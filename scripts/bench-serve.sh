@@ -3,7 +3,9 @@
 # llama.cpp's OpenAI-compatible server (llama-cpp-python[server] 0.3.36, built natively,
 # 2 threads, the same SmolLM2 GGUF) on the 8-property JSON request and plain chat, streamed
 # through the `openai` client. Installs llama-cpp-python into target/bench-venv on first use
-# (a native build: about 10 minutes on 2 cores).
+# (a native build for this CPU's AVX2/AVX-512 features: about 10 minutes on 2 cores). AMX is
+# left out: llama.cpp built with -march=native on these Xeons (which report AMX) segfaults
+# in its first decode.
 # Usage: bash scripts/bench-serve.sh [--reps N] [--rounds N]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +24,18 @@ model="$root/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 venv="${LLAMACPP_VENV:-$root/target/bench-venv}"
 if ! "$venv/bin/python" -c "import llama_cpp, openai" 2>/dev/null; then
   python3 -m venv "$venv"
-  CMAKE_BUILD_PARALLEL_LEVEL=2 "$venv/bin/pip" install --quiet "llama-cpp-python[server]==0.3.36" openai
+  flags="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+  for f in avx avx2 fma f16c bmi2 avx_vnni; do
+    grep -qw "$f" /proc/cpuinfo && flags="$flags -DGGML_${f^^}=ON"
+  done
+  if grep -qw avx512f /proc/cpuinfo; then
+    flags="$flags -DGGML_AVX512=ON"
+    for f in avx512_vbmi avx512_vnni avx512_bf16; do
+      grep -qw "$f" /proc/cpuinfo && flags="$flags -DGGML_${f^^}=ON"
+    done
+  fi
+  CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="$flags" "$venv/bin/pip" install --quiet --no-cache-dir \
+    "llama-cpp-python[server]==0.3.36" openai
 fi
 cargo build --release -p corral-server --bin corral
 

@@ -38,7 +38,13 @@ SYSTEM = "You are a helpful assistant that answers in JSON."
 NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi"]
 
 
-def messages(name="Alice", with_schema=False):
+STORY = (
+    "Write a story of about 100 words about a user named Alice, who lives in 42, "
+    "Wonderland Avenue."
+)
+
+
+def messages(name="Alice", with_schema=False, story=False):
     system = SYSTEM
     if with_schema:
         # What corral's JSON mode puts in the prompt, so plain chat sees the same prompt.
@@ -47,12 +53,18 @@ def messages(name="Alice", with_schema=False):
         )
     return [
         {"role": "system", "content": system},
-        {"role": "user", "content": f"Create a user named {name}, who lives in 42, Wonderland Avenue."},
+        {
+            "role": "user",
+            "content": STORY
+            if story
+            else f"Create a user named {name}, who lives in 42, Wonderland Avenue.",
+        },
     ]
 
 
 def stream_one(client, model, msgs, response_format=None, max_tokens=400):
-    """One streamed request: (time to first token, first-to-last seconds, content chunks, text)."""
+    """One streamed request: (time to first token, first-to-last seconds, content chunks, text,
+    finish reason)."""
     kwargs = {}
     if response_format is not None:
         kwargs["response_format"] = response_format
@@ -60,6 +72,7 @@ def stream_one(client, model, msgs, response_format=None, max_tokens=400):
     first = last = None
     chunks = 0
     text = ""
+    finish = None
     for chunk in client.chat.completions.create(
         model=model, messages=msgs, temperature=0, max_tokens=max_tokens, stream=True, **kwargs
     ):
@@ -70,7 +83,8 @@ def stream_one(client, model, msgs, response_format=None, max_tokens=400):
                 last = now
                 chunks += 1
                 text += choice.delta.content
-    return (first - start, last - first, chunks, text)
+            finish = choice.finish_reason or finish
+    return (first - start, last - first, chunks, text, finish)
 
 
 def pct(xs, p):
@@ -82,8 +96,8 @@ def concurrency(args):
     client = openai.OpenAI(base_url=args.base, api_key="dummy-key", max_retries=0, timeout=600)
     fmt = {"type": "json_object", "schema": SCHEMA}
     stream_one(client, args.model, messages(), fmt)  # compile + warm up
-    print(f"| concurrent | requests | aggregate tok/s | TTFT p50 ms | TTFT p99 ms | per-token p50 ms |")
-    print(f"|---|---|---|---|---|---|")
+    print("| concurrent | requests | complete | aggregate tok/s | TTFT p50 ms | TTFT p99 ms | per-token p50 ms |")
+    print("|---|---|---|---|---|---|---|")
     for level in [int(x) for x in args.levels.split(",")]:
         total = max(level * args.rounds, level)
         results, lock = [], threading.Lock()
@@ -109,11 +123,14 @@ def concurrency(args):
         tokens = sum(r[2] for r in results)
         ttft = [r[0] * 1000 for r in results]
         per_token = [r[1] * 1000 / (r[2] - 1) for r in results if r[2] > 1]
+        complete = 0
         for r in results:
-            json.loads(r[3])  # every answer is a complete JSON document
+            if r[4] == "stop":
+                json.loads(r[3])  # a complete answer is a complete JSON document
+                complete += 1
         print(
-            f"| {level} | {total} | {tokens / wall:.1f} | {pct(ttft, 50):.0f} | {pct(ttft, 99):.0f} "
-            f"| {statistics.median(per_token):.1f} |"
+            f"| {level} | {total} | {complete} | {tokens / wall:.1f} | {pct(ttft, 50):.0f} "
+            f"| {pct(ttft, 99):.0f} | {statistics.median(per_token):.1f} |"
         )
 
 
@@ -124,14 +141,16 @@ def compare(args):
         client = openai.OpenAI(base_url=base, api_key="dummy-key", max_retries=0, timeout=600)
         fmt = {"type": "json_object", "schema": SCHEMA}
         result = {}
-        for mode, msgs, rf in [
-            ("json", messages(), fmt),
-            ("plain", messages(with_schema=True), None),
+        for mode, msgs, rf, limit in [
+            ("json", messages(), fmt, 400),
+            # Plain chat: the same system prompt (schema included), a request for ~100 words,
+            # cut at about the JSON answer's length.
+            ("plain", messages(with_schema=True, story=True), None, 110),
         ]:
-            stream_one(client, model, msgs, rf)  # warm-up (schema compile, caches)
+            stream_one(client, model, msgs, rf, limit)  # warm-up (schema compile, caches)
             rates, counts = [], []
             for _ in range(args.reps):
-                ttft, span, chunks, text = stream_one(client, model, msgs, rf)
+                ttft, span, chunks, text, finish = stream_one(client, model, msgs, rf, limit)
                 if mode == "json":
                     json.loads(text)
                 rates.append((chunks - 1) / span)
