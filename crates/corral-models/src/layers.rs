@@ -354,7 +354,12 @@ pub struct Attention {
     num_kv_heads: usize,
     head_dim: usize,
     max_positions: usize,
+    window: Option<usize>,
 }
+
+/// Most new tokens of one sequence for which attention runs as plain loops over the cache
+/// ([`Attention::attend_direct`]) instead of candle's matmul and softmax ops.
+const DIRECT_ATTENTION_TOKENS: usize = 4;
 
 impl Attention {
     /// Builds the layer from its four projections.
@@ -368,6 +373,7 @@ impl Attention {
             num_kv_heads: config.num_kv_heads,
             head_dim: config.head_dim,
             max_positions: config.max_position_embeddings,
+            window: config.sliding_window,
         }
     }
 
@@ -445,6 +451,11 @@ impl Attention {
         let k = cache.k.append(&k, self.max_positions)?;
         let v = cache.v.append(&v, self.max_positions)?;
         let keys = k.dims()[1];
+        if tokens <= DIRECT_ATTENTION_TOKENS {
+            if let Some(out) = self.attend_direct(&q, &k, &v, start)? {
+                return Ok(out);
+            }
+        }
 
         // Attention runs in f32 whatever the compute dtype. The query heads sharing a KV head
         // are stacked along the token axis so that K and V are never repeated.
@@ -470,6 +481,96 @@ impl Attention {
             .reshape((tokens, self.num_heads * self.head_dim))?
             .to_dtype(compute_dtype)?)
     }
+}
+
+impl Attention {
+    /// Attention of a few queries (`q`: `[heads, tokens, head_dim]`, first at `start`) over
+    /// the cached keys and values (`[kv_heads, keys, head_dim]` views of the cache), as plain
+    /// loops: for a decode step the arithmetic is tiny and candle's general matmul (operand
+    /// packing, a thread-pool round trip) and its half-dozen elementwise ops cost more than
+    /// it. Causal and sliding-window masking is applied by the key range. `None` when the
+    /// tensors are not f32 on the CPU (the tensor path then runs).
+    fn attend_direct(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        start: usize,
+    ) -> Result<Option<Tensor>> {
+        if q.dtype() != DType::F32 || k.dtype() != DType::F32 || !q.device().is_cpu() {
+            return Ok(None);
+        }
+        let (heads, tokens, d) = q.dims3()?;
+        let q = q.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let (k_store, k_layout) = k.storage_and_layout();
+        let (v_store, v_layout) = v.storage_and_layout();
+        let (candle_core::Storage::Cpu(k_cpu), candle_core::Storage::Cpu(v_cpu)) =
+            (&*k_store, &*v_store)
+        else {
+            return Ok(None);
+        };
+        let (k_all, v_all) = (k_cpu.as_slice::<f32>()?, v_cpu.as_slice::<f32>()?);
+        let (ks, vs) = (k_layout.stride(), v_layout.stride());
+        if ks[2] != 1 || vs[2] != 1 {
+            return Ok(None);
+        }
+        let (k0, v0) = (k_layout.start_offset(), v_layout.start_offset());
+        let repeat = heads / self.num_kv_heads;
+        let scale = (1.0 / (d as f64).sqrt()) as f32;
+        let mut out = vec![0f32; tokens * heads * d];
+        let mut weights = vec![0f32; start + tokens];
+        for h in 0..heads {
+            let g = h / repeat;
+            for t in 0..tokens {
+                let i = start + t;
+                let first = self.window.map_or(0, |w| (i + 1).saturating_sub(w));
+                let query = &q[(h * tokens + t) * d..][..d];
+                let mut max = f32::NEG_INFINITY;
+                for j in first..=i {
+                    let key = &k_all[k0 + g * ks[0] + j * ks[1]..][..d];
+                    let score = dot(query, key) * scale;
+                    weights[j] = score;
+                    max = max.max(score);
+                }
+                let mut sum = 0f32;
+                for w in &mut weights[first..=i] {
+                    *w = (*w - max).exp();
+                    sum += *w;
+                }
+                let row = &mut out[(t * heads + h) * d..][..d];
+                for j in first..=i {
+                    let value = &v_all[v0 + g * vs[0] + j * vs[1]..][..d];
+                    let w = weights[j] / sum;
+                    for (o, &x) in row.iter_mut().zip(value) {
+                        *o += w * x;
+                    }
+                }
+            }
+        }
+        Ok(Some(Tensor::from_vec(
+            out,
+            (tokens, heads * d),
+            &Device::Cpu,
+        )?))
+    }
+}
+
+/// `a · b` with eight independent accumulators, so the compiler vectorizes it.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// The SwiGLU MLP: `down(silu(gate(x)) * up(x))`.
