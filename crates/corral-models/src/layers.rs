@@ -518,35 +518,39 @@ impl Attention {
         let repeat = heads / self.num_kv_heads;
         let scale = (1.0 / (d as f64).sqrt()) as f32;
         let mut out = vec![0f32; tokens * heads * d];
-        let mut weights = vec![0f32; start + tokens];
-        for h in 0..heads {
+        // One output row per (token, head), laid out `[tokens, heads, head_dim]`; the rows
+        // are independent, so the pool's threads share them.
+        let row = |weights: &mut Vec<f32>, (index, row): (usize, &mut [f32])| {
+            let (t, h) = (index / heads, index % heads);
             let g = h / repeat;
-            for t in 0..tokens {
-                let i = start + t;
-                let first = self.window.map_or(0, |w| (i + 1).saturating_sub(w));
-                let query = &q[(h * tokens + t) * d..][..d];
-                let mut max = f32::NEG_INFINITY;
-                for j in first..=i {
-                    let key = &k_all[k0 + g * ks[0] + j * ks[1]..][..d];
-                    let score = dot(query, key) * scale;
-                    weights[j] = score;
-                    max = max.max(score);
-                }
-                let mut sum = 0f32;
-                for w in &mut weights[first..=i] {
-                    *w = (*w - max).exp();
-                    sum += *w;
-                }
-                let row = &mut out[(t * heads + h) * d..][..d];
-                for j in first..=i {
-                    let value = &v_all[v0 + g * vs[0] + j * vs[1]..][..d];
-                    let w = weights[j] / sum;
-                    for (o, &x) in row.iter_mut().zip(value) {
-                        *o += w * x;
-                    }
+            let i = start + t;
+            let first = self.window.map_or(0, |w| (i + 1).saturating_sub(w));
+            let query = &q[(h * tokens + t) * d..][..d];
+            weights.clear();
+            let mut max = f32::NEG_INFINITY;
+            for j in first..=i {
+                let key = &k_all[k0 + g * ks[0] + j * ks[1]..][..d];
+                let score = dot(query, key) * scale;
+                weights.push(score);
+                max = max.max(score);
+            }
+            let mut sum = 0f32;
+            for w in weights.iter_mut() {
+                *w = (*w - max).exp();
+                sum += *w;
+            }
+            for (j, &w) in (first..=i).zip(weights.iter()) {
+                let value = &v_all[v0 + g * vs[0] + j * vs[1]..][..d];
+                let w = w / sum;
+                for (o, &x) in row.iter_mut().zip(value) {
+                    *o += w * x;
                 }
             }
-        }
+        };
+        use rayon::prelude::*;
+        out.par_chunks_mut(d)
+            .enumerate()
+            .for_each_init(|| Vec::with_capacity(start + tokens), row);
         Ok(Some(Tensor::from_vec(
             out,
             (tokens, heads * d),
