@@ -135,28 +135,34 @@ def concurrency(args):
 
 
 def compare(args):
-    rows = []
+    fmt = {"type": "json_object", "schema": SCHEMA}
+    modes = [
+        ("json", messages(), fmt, 400),
+        # Plain chat: the same system prompt (schema included), a request for ~100 words,
+        # cut at about the JSON answer's length.
+        ("plain", messages(with_schema=True, story=True), None, 110),
+    ]
+    servers = []
     for spec in args.server:
         label, base, model = spec.split("=", 2)
         client = openai.OpenAI(base_url=base, api_key="dummy-key", max_retries=0, timeout=600)
-        fmt = {"type": "json_object", "schema": SCHEMA}
-        result = {}
-        for mode, msgs, rf, limit in [
-            ("json", messages(), fmt, 400),
-            # Plain chat: the same system prompt (schema included), a request for ~100 words,
-            # cut at about the JSON answer's length.
-            ("plain", messages(with_schema=True, story=True), None, 110),
-        ]:
+        for _, msgs, rf, limit in modes:
             stream_one(client, model, msgs, rf, limit)  # warm-up (schema compile, caches)
-            rates, counts = [], []
-            for _ in range(args.reps):
+        servers.append((label, client, model, {m[0]: ([], []) for m in modes}))
+    # Interleaved: each repetition runs every server and mode once, so drift in the
+    # machine's speed affects all alike.
+    for _ in range(args.reps):
+        for label, client, model, samples in servers:
+            for mode, msgs, rf, limit in modes:
                 ttft, span, chunks, text, finish = stream_one(client, model, msgs, rf, limit)
                 if mode == "json":
                     json.loads(text)
-                rates.append((chunks - 1) / span)
-                counts.append(chunks)
-            result[mode] = (statistics.median(rates), statistics.median(counts))
-        rows.append((label, result))
+                samples[mode][0].append((chunks - 1) / span)
+                samples[mode][1].append(chunks)
+    rows = [
+        (label, {m: (statistics.median(r), statistics.median(c)) for m, (r, c) in samples.items()})
+        for label, _, _, samples in servers
+    ]
     print("| server | JSON mode tok/s | plain chat tok/s | JSON / plain | chunks (json, plain) |")
     print("|---|---|---|---|---|")
     for label, r in rows:
