@@ -30,6 +30,8 @@ pub struct Metrics {
     pub schema_compile_seconds: Histogram,
     /// Sequences per scheduler step.
     pub batch_size: Histogram,
+    /// Memory held by the compiled-schema cache.
+    pub schema_cache_bytes: IntGauge,
 }
 
 fn buckets(from: f64, factor: f64, count: usize) -> Vec<f64> {
@@ -94,9 +96,14 @@ impl Metrics {
                 "Sequences stepped together per scheduler iteration",
                 vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
             ),
+            schema_cache_bytes: gauge(
+                "schema_cache_bytes",
+                "Memory held by the compiled-schema cache (automata and masks)",
+            ),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+            Box::new(m.schema_cache_bytes.clone()),
             Box::new(m.requests.clone()),
             Box::new(m.prompt_tokens.clone()),
             Box::new(m.completion_tokens.clone()),

@@ -203,6 +203,10 @@ async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
 }
 
 async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
+    state
+        .metrics
+        .schema_cache_bytes
+        .set(state.model.constraint_cache_bytes() as i64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

@@ -304,10 +304,11 @@ async fn thirty_two_concurrent_requests_all_answered_valid() {
     assert!(batched < steps, "every step held one sequence");
 }
 
-/// Open a streaming request for 200 letters and read its first chunks.
+/// Open a streaming request for 4,000 letters: on SmolLM2 (~15 ms a token here) it holds
+/// its slot for about a minute, far longer than the test needs it to.
 async fn open_stream(s: &TestServer, seed: u64) -> reqwest::Response {
     let body = json!({"model": "tiny", "messages": user("Letters."), "stream": true, "seed": seed,
-        "response_format": {"type": "regex", "pattern": "[a-z]{200}"}, "max_tokens": 200});
+        "response_format": {"type": "regex", "pattern": "[a-z]{4000}"}, "max_tokens": 4000});
     let response = s
         .client
         .post(format!("{}/v1/chat/completions", s.base))
@@ -334,7 +335,9 @@ async fn wait_for(s: &TestServer, name: &str, value: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnect_frees_the_sequence_and_a_full_queue_is_a_429() {
-    let s = start(tiny_model(), |c| {
+    // A real model with a long context: the tiny models finish any generation in a fraction
+    // of a second, before the test could observe the queue.
+    let s = start(common::smollm2(), |c| {
         c.max_concurrent = 1;
         c.max_queue = 1;
     })
@@ -348,7 +351,8 @@ async fn a_disconnect_frees_the_sequence_and_a_full_queue_is_a_429() {
     let waiting = {
         let client = s.client.clone();
         let url = format!("{}/v1/chat/completions", s.base);
-        let body = json_request(&schemas()[0], 5);
+        let mut body = json_request(&schemas()[0], 5);
+        body["max_tokens"] = json!(8);
         tokio::spawn(async move {
             client
                 .post(url)
