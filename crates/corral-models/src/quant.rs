@@ -266,6 +266,11 @@ impl QuantMatrix {
         let mut outs: Vec<Vec<f32>> = mats.iter().map(|m| vec![0f32; tokens * m.rows]).collect();
         for (&(i, start), part) in tasks.iter().zip(parts) {
             let rows = mats[i].rows;
+            if tokens == 1 {
+                // A decode step: the part is already in output order.
+                outs[i][start..start + part.len()].copy_from_slice(&part);
+                continue;
+            }
             for (k, row) in part.chunks_exact(tokens).enumerate() {
                 for (t, &y) in row.iter().enumerate() {
                     outs[i][t * rows + start + k] = y;
