@@ -19,8 +19,11 @@ use crate::stream::TextStream;
 pub struct ActiveSequence {
     seq: Sequence,
     prompt_len: usize,
-    /// Tokens to feed in the next forward pass (the prompt at first).
+    /// Tokens to feed before the next choice (the prompt at first)...
     feed: Vec<u32>,
+    /// ...of which the first `fed` went through a forward pass already (a prompt fed in
+    /// chunks).
+    fed: usize,
     sampler: Sampler,
     counts: TokenCounts,
     stream: TextStream,
@@ -54,6 +57,10 @@ impl ActiveSequence {
                 context,
             });
         }
+        let vocab_size = model.vocab_size();
+        if let Some(&id) = request.prompt.iter().find(|&&t| t as usize >= vocab_size) {
+            return Err(SamplerError::PromptTokenOutOfRange { id, vocab_size });
+        }
         Ok(ActiveSequence {
             seq: model.new_sequence(),
             prompt_len: request.prompt.len(),
@@ -63,6 +70,7 @@ impl ActiveSequence {
                 .logprobs(request.logprobs),
             counts: TokenCounts::from_prompt(&request.prompt),
             feed: request.prompt,
+            fed: 0,
             stream: TextStream::new(request.stop),
             guide: request.guide,
             tokens: Vec::new(),
@@ -76,12 +84,28 @@ impl ActiveSequence {
         })
     }
 
-    /// The sequence and the tokens to feed it in the next forward pass (empty when done).
-    pub fn input(&mut self) -> (&mut Sequence, &[u32]) {
-        (&mut self.seq, &self.feed)
+    /// The sequence and the tokens to feed it in the next forward pass: at most `max` of
+    /// those still pending (a long prompt goes in chunks, so one request's prefill does not
+    /// hold up the decoding of others for long, and its attention scratch stays bounded).
+    /// Empty when done. Report what was fed with [`ActiveSequence::fed`].
+    pub fn input(&mut self, max: usize) -> (&mut Sequence, &[u32]) {
+        let end = self.feed.len().min(self.fed.saturating_add(max.max(1)));
+        (&mut self.seq, &self.feed[self.fed..end])
     }
 
-    /// Whether the prompt has not been fed yet.
+    /// `n` tokens of [`ActiveSequence::input`] went through a forward pass. True when every
+    /// pending token has: the logits of that pass are the ones to [`step`](Self::step) with.
+    pub fn fed(&mut self, n: usize) -> bool {
+        self.fed = (self.fed + n).min(self.feed.len());
+        self.fed == self.feed.len()
+    }
+
+    /// Whether tokens wait to be fed (false once done).
+    pub fn has_input(&self) -> bool {
+        self.finish.is_none() && self.fed < self.feed.len()
+    }
+
+    /// Whether the prompt has not been fed yet (not even in part).
     pub fn needs_prefill(&self) -> bool {
         self.seq.is_empty()
     }
@@ -97,6 +121,7 @@ impl ActiveSequence {
             return Err(SamplerError::PrefillMismatch);
         }
         self.seq = other.seq.fork()?;
+        self.fed = self.feed.len();
         self.stats.prefill = other.stats.prefill;
         Ok(())
     }
@@ -124,6 +149,7 @@ impl ActiveSequence {
             return Ok(self.finish);
         }
         self.feed.clear();
+        self.fed = 0;
         self.finish = self.choose(&mut row, vocab, tokenize, on_text)?;
         if self.finish.is_none() && self.completion_tokens >= self.max_new {
             // No forward pass whose logits nobody would use.

@@ -151,12 +151,14 @@ impl<'a> Decoder<'a> {
         let mut active = ActiveSequence::new(self.model, request)?;
         while !active.is_done() {
             let forward = Instant::now();
-            let (seq, feed) = active.input();
+            let (seq, feed) = active.input(usize::MAX);
+            let fed = feed.len();
             let row = self
                 .model
                 .forward(seq, feed, LogitsRequest::Last)?
                 .into_last_row();
             active.record_forward(forward.elapsed());
+            active.fed(fed);
             active.step(row, self.vocab, self.tokenize, on_text)?;
         }
         Ok(active.finish(on_text))

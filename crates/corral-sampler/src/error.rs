@@ -24,6 +24,9 @@ pub enum SamplerError {
     /// sequences of different prompts, or after this one was fed.
     #[error("cannot share a prefill between different prompts")]
     PrefillMismatch,
+    /// A prompt token id the model has no embedding for.
+    #[error("prompt token {id} is outside the model's vocabulary of {vocab_size}")]
+    PromptTokenOutOfRange { id: u32, vocab_size: usize },
     #[error(transparent)]
     Guide(#[from] GuideError),
     #[error(transparent)]

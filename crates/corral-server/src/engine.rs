@@ -11,10 +11,15 @@ use corral::models::{LanguageModel, LogitsRequest};
 use corral::sampler::{ActiveSequence, DecodeOutput, TokenLogprobs};
 use corral::Model;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+
+/// Most prompt tokens of one sequence fed in one forward pass: a long prompt goes in chunks,
+/// so it holds up the other sequences' decoding for one chunk at a time and its attention
+/// scratch stays bounded.
+const PREFILL_CHUNK: usize = 512;
 
 /// What a request's generation reports, in order.
 #[derive(Debug)]
@@ -152,7 +157,18 @@ impl Worker {
             }
             self.drop_gone();
             if !self.running.is_empty() {
-                self.step();
+                // A bug in one step must not take the server down: its requests fail, the
+                // scheduler goes on.
+                let stepped =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.step()));
+                if stepped.is_err() {
+                    error!("a decoding step panicked; failing its requests");
+                    for r in self.running.drain(..) {
+                        let _ = r.events.send(Event::Failed(ApiError::internal(
+                            "the decoding step failed",
+                        )));
+                    }
+                }
             }
             let active: usize = self.running.iter().map(Running::sequences).sum();
             self.metrics.active_sequences.set(active as i64);
@@ -233,28 +249,58 @@ impl Worker {
         });
     }
 
-    /// One forward pass over every active sequence, then one token choice for each.
+    /// One forward pass over every active sequence (a chunk of a prompt being prefilled, or
+    /// the last token(s) of one being decoded), then one token choice for each sequence whose
+    /// pending input is all fed.
     fn step(&mut self) {
         let model = self.model.clone();
         let backend = model.backend();
         let vocab = model.vocabulary();
+        // A request with nothing to feed could never progress (a bug, not an input): fail
+        // it rather than spin.
+        for r in &mut self.running {
+            let feeds = r.choices.iter().enumerate().any(|(i, c)| {
+                c.as_ref()
+                    .is_some_and(|s| s.has_input() && !(i > 0 && s.needs_prefill()))
+            });
+            if !feeds {
+                let _ = r.events.send(Event::Failed(ApiError::internal(
+                    "the generation has no input to feed",
+                )));
+                r.choices.iter_mut().for_each(|c| *c = None);
+            }
+        }
+        self.running.retain(|r| !r.is_done());
+        // Per request, the choices that feed this pass and how many tokens each feeds: the
+        // logits rows come back in this order.
+        let mut feeding: Vec<Vec<(usize, usize)>> = Vec::with_capacity(self.running.len());
         let mut inputs = Vec::new();
         for r in &mut self.running {
+            let mut mine = Vec::new();
             for (i, choice) in r.choices.iter_mut().enumerate() {
                 let Some(seq) = choice else { continue };
                 // Further choices of a request share the first one's prefill.
                 if i > 0 && seq.needs_prefill() {
                     continue;
                 }
-                inputs.push(seq.input());
+                let (s, tokens) = seq.input(PREFILL_CHUNK);
+                if tokens.is_empty() {
+                    continue;
+                }
+                mine.push((i, tokens.len()));
+                inputs.push((s, tokens));
             }
+            feeding.push(mine);
         }
         let batch = inputs.len();
+        if batch == 0 {
+            return;
+        }
         self.metrics.batch_size.observe(batch as f64);
         let started = Instant::now();
         let result = backend.forward_batch(&mut inputs, LogitsRequest::Last);
         drop(inputs);
-        let share = started.elapsed() / batch.max(1) as u32;
+        let share = started.elapsed() / batch as u32;
         let logits = match result {
             Ok(logits) => logits,
             Err(e) => {
@@ -269,104 +315,118 @@ impl Worker {
         };
         let mut rows = logits.into_iter();
         let tokenize = model.tokenize_fn();
-        for r in &mut self.running {
-            let mut first_row: Option<Vec<f32>> = None;
-            for i in 0..r.choices.len() {
-                let row = if i > 0 && r.choices[i].as_ref().is_some_and(|s| s.needs_prefill()) {
-                    let (head, tail) = r.choices.split_at_mut(i);
-                    let (Some(first), Some(seq)) = (head[0].as_ref(), tail[0].as_mut()) else {
-                        continue;
-                    };
-                    if let Err(e) = seq.share_prefill(first) {
-                        let _ = r
-                            .events
-                            .send(Event::Failed(ApiError::internal(e.to_string())));
-                        r.choices.iter_mut().for_each(|c| *c = None);
-                        break;
-                    }
-                    match &first_row {
-                        Some(row) => row.clone(),
-                        None => continue,
-                    }
-                } else {
-                    if r.choices[i].is_none() {
-                        continue;
-                    }
-                    let Some(logits) = rows.next() else { break };
-                    let row = logits.into_last_row();
-                    if i == 0
-                        && r.choices.len() > 1
-                        && r.choices[1..]
-                            .iter()
-                            .flatten()
-                            .any(ActiveSequence::needs_prefill)
-                    {
-                        first_row = Some(row.clone());
-                    }
-                    row
-                };
+        for (r, mine) in self.running.iter_mut().zip(feeding) {
+            // Exactly this request's rows, whatever happens to it below.
+            let own: Vec<_> = mine.into_iter().zip(rows.by_ref()).collect();
+            let mut ready: Vec<(usize, Vec<f32>)> = Vec::new();
+            for ((i, n), logits) in own {
                 let Some(seq) = r.choices[i].as_mut() else {
                     continue;
                 };
                 seq.record_forward(share);
-                let before = seq.completion_tokens();
-                let mut text = String::new();
-                let stepped = seq.step(row, vocab, Some(&tokenize), &mut |delta| {
-                    text.push_str(delta)
-                });
-                if let Err(e) = stepped {
-                    let _ = r
-                        .events
-                        .send(Event::Failed(ApiError::internal(e.to_string())));
+                if seq.fed(n) {
+                    ready.push((i, logits.into_last_row()));
+                }
+            }
+            if let Err(e) = share_prefill(r, &mut ready) {
+                let _ = r.events.send(Event::Failed(e));
+                r.choices.iter_mut().for_each(|c| *c = None);
+                continue;
+            }
+            for (i, row) in ready {
+                if let Err(e) = choose(&self.metrics, r, i, row, vocab, &tokenize) {
+                    let _ = r.events.send(Event::Failed(e));
                     r.choices.iter_mut().for_each(|c| *c = None);
                     break;
-                }
-                let now = Instant::now();
-                let new_tokens = seq.completion_tokens() - before;
-                if new_tokens > 0 {
-                    match r.last_token[i] {
-                        None => self
-                            .metrics
-                            .time_to_first_token
-                            .observe((now - r.arrived).as_secs_f64()),
-                        Some(last) => self
-                            .metrics
-                            .time_per_output_token
-                            .observe((now - last).as_secs_f64() / new_tokens as f64),
-                    }
-                    r.last_token[i] = Some(now);
-                }
-                let logprobs = seq.logprobs()[r.sent_logprobs[i]..].to_vec();
-                r.sent_logprobs[i] += logprobs.len();
-                if !text.is_empty() || !logprobs.is_empty() {
-                    let _ = r.events.send(Event::Delta {
-                        choice: i,
-                        text,
-                        logprobs,
-                    });
-                }
-                if seq.is_done() {
-                    if let Some(seq) = r.choices[i].take() {
-                        let mut rest = String::new();
-                        let output = seq.finish(&mut |delta| rest.push_str(delta));
-                        if !rest.is_empty() {
-                            let _ = r.events.send(Event::Delta {
-                                choice: i,
-                                text: rest,
-                                logprobs: Vec::new(),
-                            });
-                        }
-                        self.metrics
-                            .completion_tokens
-                            .inc_by(output.completion_tokens as u64);
-                        let _ = r.events.send(Event::Done {
-                            choice: i,
-                            output: Box::new(output),
-                        });
-                    }
                 }
             }
         }
         self.running.retain(|r| !r.is_done());
     }
+}
+
+/// Choice `i` of `r` takes its next token(s) from `row`; its new text and, when it is done,
+/// its output go to the client.
+fn choose(
+    metrics: &Metrics,
+    r: &mut Running,
+    i: usize,
+    row: Vec<f32>,
+    vocab: &corral::index::Vocabulary,
+    tokenize: &dyn Fn(&str) -> Vec<u32>,
+) -> Result<(), ApiError> {
+    let Some(seq) = r.choices[i].as_mut() else {
+        return Ok(());
+    };
+    let before = seq.completion_tokens();
+    let mut text = String::new();
+    seq.step(row, vocab, Some(tokenize), &mut |delta| {
+        text.push_str(delta)
+    })
+    .map_err(ApiError::from_sampler)?;
+    let now = Instant::now();
+    let new_tokens = seq.completion_tokens() - before;
+    if new_tokens > 0 {
+        match r.last_token[i] {
+            None => metrics
+                .time_to_first_token
+                .observe((now - r.arrived).as_secs_f64()),
+            Some(last) => metrics
+                .time_per_output_token
+                .observe((now - last).as_secs_f64() / new_tokens as f64),
+        }
+        r.last_token[i] = Some(now);
+    }
+    let logprobs = seq.logprobs()[r.sent_logprobs[i]..].to_vec();
+    r.sent_logprobs[i] += logprobs.len();
+    if !text.is_empty() || !logprobs.is_empty() {
+        let _ = r.events.send(Event::Delta {
+            choice: i,
+            text,
+            logprobs,
+        });
+    }
+    if seq.is_done() {
+        if let Some(seq) = r.choices[i].take() {
+            let mut rest = String::new();
+            let output = seq.finish(&mut |delta| rest.push_str(delta));
+            if !rest.is_empty() {
+                let _ = r.events.send(Event::Delta {
+                    choice: i,
+                    text: rest,
+                    logprobs: Vec::new(),
+                });
+            }
+            metrics
+                .completion_tokens
+                .inc_by(output.completion_tokens as u64);
+            let _ = r.events.send(Event::Done {
+                choice: i,
+                output: Box::new(output),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// When choice 0 of `r` has just finished its prefill (it is in `ready`), the other choices
+/// fork its sequence — before it takes a token — and choose from copies of its row.
+fn share_prefill(r: &mut Running, ready: &mut Vec<(usize, Vec<f32>)>) -> Result<(), ApiError> {
+    let Some(row) = ready.iter().find(|(i, _)| *i == 0).map(|(_, row)| row) else {
+        return Ok(());
+    };
+    let (head, tail) = r.choices.split_at_mut(1);
+    let Some(first) = head[0].as_ref() else {
+        return Ok(());
+    };
+    let mut shared = Vec::new();
+    for (k, choice) in tail.iter_mut().enumerate() {
+        if let Some(seq) = choice.as_mut().filter(|s| s.needs_prefill()) {
+            seq.share_prefill(first)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            shared.push((k + 1, row.clone()));
+        }
+    }
+    ready.extend(shared);
+    Ok(())
 }

@@ -131,7 +131,7 @@ impl ApiError {
     }
 
     pub fn from_sampler(error: SamplerError) -> ApiError {
-        match error {
+        match &error {
             SamplerError::InvalidParameter { name, reason } => {
                 ApiError::invalid(format!("Invalid `{name}`: {reason}"), Some(name))
             }
@@ -144,6 +144,15 @@ impl ApiError {
             )
             .with_code("context_length_exceeded"),
             SamplerError::EmptyPrompt => ApiError::invalid("The prompt is empty", Some("messages")),
+            SamplerError::PromptTokenOutOfRange { .. } => {
+                ApiError::invalid(error.to_string(), Some("messages"))
+            }
+            // The constraint could not go on (its automaton ran out of memory, or no token
+            // of the vocabulary continues it): a property of the request's schema or regex.
+            SamplerError::NoTokenAllowed { .. } | SamplerError::Guide(_) => ApiError::schema(
+                format!("The constraint cannot be followed: {error}"),
+                "response_format",
+            ),
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -38,7 +38,14 @@ struct AppState {
     started: u64,
     /// Requests so far (seeds of requests without one, with `--seed`).
     requests: AtomicU64,
+    /// Compiles running at once. A compile that ran past its time limit keeps its permit
+    /// until it really ends, so slow schemas cannot pile up threads that compete with
+    /// decoding: later ones wait, and time out into a 400.
+    compiles: Arc<tokio::sync::Semaphore>,
 }
+
+/// Constraints compiled at once.
+const CONCURRENT_COMPILES: usize = 2;
 
 /// A server over one loaded model.
 #[derive(Clone)]
@@ -80,7 +87,8 @@ impl Server {
             model.clone(),
             SchedulerLimits {
                 max_concurrent: config.max_concurrent.max(1),
-                max_queue: config.max_queue,
+                // Every request passes through the queue, if only for an instant.
+                max_queue: config.max_queue.max(1),
             },
             metrics.clone(),
         );
@@ -92,6 +100,7 @@ impl Server {
                 scheduler,
                 started: unix_now(),
                 requests: AtomicU64::new(0),
+                compiles: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_COMPILES)),
             }),
         }
     }
@@ -111,6 +120,7 @@ impl Server {
             .route("/health", get(health))
             .route("/metrics", get(render_metrics))
             .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
             .layer(middleware::from_fn_with_state(self.state.clone(), observe))
             .layer(DefaultBodyLimit::max(self.state.config.body_limit))
             .with_state(self.state.clone())
@@ -195,6 +205,16 @@ async fn not_found(req: Request) -> ApiError {
         kind: "invalid_request_error",
         param: None,
         code: Some("unknown_url"),
+    }
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!("{} is not allowed on {}", req.method(), req.uri().path()),
+        kind: "invalid_request_error",
+        param: None,
+        code: Some("method_not_allowed"),
     }
 }
 
@@ -304,7 +324,15 @@ async fn chat(
         plan.constraint.clone(),
         plan.options.clone(),
     );
-    let task = tokio::task::spawn_blocking(move || model.prepare(&messages, &constraint, &options));
+    let compiles = state.compiles.clone();
+    let task = async move {
+        let permit = compiles.acquire_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            model.prepare(&messages, &constraint, &options)
+        })
+        .await
+    };
     let limit = state.config.compile_timeout;
     let prepared = match tokio::time::timeout(limit, task).await {
         Err(_) => {
@@ -356,7 +384,9 @@ async fn chat(
         choices,
         events,
         arrived,
-        deadline: arrived + state.config.request_timeout,
+        deadline: arrived
+            .checked_add(state.config.request_timeout)
+            .unwrap_or_else(|| arrived + std::time::Duration::from_secs(365 * 24 * 3600)),
         request_id: id.0,
     })?;
     let answer = Answer {
@@ -520,6 +550,25 @@ impl Answer {
         SseEvent::default().data(serde_json::to_string(&chunk).unwrap_or_default())
     }
 
+    /// A chunk of one choice.
+    fn choice_chunk(
+        &self,
+        index: usize,
+        delta: Delta,
+        logprobs: Option<ChoiceLogprobs>,
+        finish_reason: Option<&'static str>,
+    ) -> SseEvent {
+        self.chunk(
+            vec![ChunkChoice {
+                index,
+                delta,
+                logprobs,
+                finish_reason,
+            }],
+            None,
+        )
+    }
+
     /// Server-sent events: a role chunk per choice, content deltas, a finish chunk per
     /// choice, the usage chunk when asked for, then `[DONE]`.
     fn stream(
@@ -528,17 +577,14 @@ impl Answer {
     ) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
         let mut pending = VecDeque::new();
         for index in 0..self.plan.n {
-            pending.push_back(self.chunk(
-                vec![ChunkChoice {
-                    index,
-                    delta: Delta {
-                        role: Some("assistant"),
-                        content: Some(String::new()),
-                        tool_calls: None,
-                    },
-                    logprobs: None,
-                    finish_reason: None,
-                }],
+            pending.push_back(self.choice_chunk(
+                index,
+                Delta {
+                    role: Some("assistant"),
+                    content: Some(String::new()),
+                    tool_calls: None,
+                },
+                None,
                 None,
             ));
         }
@@ -598,16 +644,13 @@ impl StreamState {
                 if a.calling() {
                     return;
                 }
-                let event = a.chunk(
-                    vec![ChunkChoice {
-                        index: choice,
-                        delta: Delta {
-                            content: Some(text),
-                            ..Delta::default()
-                        },
-                        logprobs: a.plan.options.logprobs.map(|_| a.logprobs(&logprobs)),
-                        finish_reason: None,
-                    }],
+                let event = a.choice_chunk(
+                    choice,
+                    Delta {
+                        content: Some(text),
+                        ..Delta::default()
+                    },
+                    a.plan.options.logprobs.map(|_| a.logprobs(&logprobs)),
                     None,
                 );
                 self.pending.push_back(event);
@@ -617,6 +660,22 @@ impl StreamState {
                     Ok(m) => m,
                     Err(e) => return self.fail(e),
                 };
+                if a.calling() {
+                    // The call was held back until complete; cut off by max_tokens, its text
+                    // goes out as content, as in the non-streamed answer.
+                    if let Some(text) = message.content.clone().filter(|t| !t.is_empty()) {
+                        let event = a.choice_chunk(
+                            choice,
+                            Delta {
+                                content: Some(text),
+                                ..Delta::default()
+                            },
+                            None,
+                            None,
+                        );
+                        self.pending.push_back(event);
+                    }
+                }
                 if let Some(calls) = message.tool_calls {
                     let deltas = calls
                         .into_iter()
@@ -628,29 +687,18 @@ impl StreamState {
                             function: call.function,
                         })
                         .collect();
-                    let event = a.chunk(
-                        vec![ChunkChoice {
-                            index: choice,
-                            delta: Delta {
-                                tool_calls: Some(deltas),
-                                ..Delta::default()
-                            },
-                            logprobs: None,
-                            finish_reason: None,
-                        }],
+                    let event = a.choice_chunk(
+                        choice,
+                        Delta {
+                            tool_calls: Some(deltas),
+                            ..Delta::default()
+                        },
+                        None,
                         None,
                     );
                     self.pending.push_back(event);
                 }
-                let event = a.chunk(
-                    vec![ChunkChoice {
-                        index: choice,
-                        delta: Delta::default(),
-                        logprobs: None,
-                        finish_reason: Some(finish_reason),
-                    }],
-                    None,
-                );
+                let event = a.choice_chunk(choice, Delta::default(), None, Some(finish_reason));
                 self.pending.push_back(event);
                 self.completion_tokens += output.completion_tokens;
                 self.done += 1;

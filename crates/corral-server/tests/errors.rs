@@ -270,6 +270,15 @@ async fn auth_model_path_and_size_errors() {
         .unwrap();
     let got = (r.status().as_u16(), r.json::<Value>().await.unwrap());
     assert_error(&got, 404, None, Some("unknown_url"));
+    let r = s
+        .client
+        .get(format!("{}/v1/chat/completions", s.base))
+        .bearer_auth("sekrit")
+        .send()
+        .await
+        .unwrap();
+    let got = (r.status().as_u16(), r.json::<Value>().await.unwrap());
+    assert_error(&got, 405, None, Some("method_not_allowed"));
     let metrics = s.metrics().await;
     assert!(
         metrics.contains("corral_http_requests_total{route=\"chat_completions\",status=\"401\"} 2"),

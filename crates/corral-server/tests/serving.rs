@@ -115,6 +115,17 @@ async fn response_formats_n_and_logprobs() {
         texts[0] != texts[1] || texts[1] != texts[2],
         "n choices should differ: {texts:?}"
     );
+    // Choices that end on their first token (choice 0 included) do not hold up the others.
+    for (format, max_tokens) in [
+        (json!({"type": "regex", "pattern": "(yes|no)"}), 5),
+        (json!({"type": "text"}), 1),
+    ] {
+        let body = json!({"model": "tiny", "messages": user("Yes?"), "n": 3, "seed": 4,
+            "response_format": format, "max_tokens": max_tokens});
+        let (status, body) = s.chat(&body).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["choices"].as_array().unwrap().len(), 3, "{body}");
+    }
     // Logprobs: one entry per completion token, alternatives sorted, probabilities ≤ 1.
     let mut lp = json_request(schema, 10);
     lp["logprobs"] = json!(true);
@@ -318,6 +329,32 @@ async fn open_stream(s: &TestServer, seed: u64) -> reqwest::Response {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_prompt_is_prefilled_in_chunks_beside_other_requests() {
+    let s = start(common::smollm2(), |_| {}).await;
+    let long = "The quick brown fox jumps over the lazy dog. ".repeat(150);
+    let schema = json!({"type": "object", "properties": {"animal": {"enum": ["fox", "dog"]}},
+        "required": ["animal"]});
+    let long_request = json!({"model": "tiny", "seed": 1, "max_tokens": 30,
+        "messages": user(&format!("{long}\nWhich animal jumps?")),
+        "response_format": {"type": "json_object", "schema": schema}});
+    let short_request = json!({"model": "tiny", "seed": 2, "max_tokens": 30,
+        "messages": user("Which animal barks?"),
+        "response_format": {"type": "json_object", "schema": schema}});
+    let (long, short) = tokio::join!(s.chat(&long_request), s.chat(&short_request));
+    for (status, body) in [long.clone(), short] {
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
+        assert_valid(&schema, &serde_json::from_str(content(&body, 0)).unwrap());
+    }
+    // Several chunks of 512.
+    assert!(
+        long.1["usage"]["prompt_tokens"].as_u64().unwrap() > 1200,
+        "{}",
+        long.1
+    );
 }
 
 async fn wait_for(s: &TestServer, name: &str, value: f64) {
