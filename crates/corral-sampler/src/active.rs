@@ -100,6 +100,31 @@ impl ActiveSequence {
         self.fed == self.feed.len()
     }
 
+    /// The prompt, while none of it has been fed and nothing generated (what a prefix cache
+    /// looks up), else `None`.
+    pub fn unfed_prompt(&self) -> Option<&[u32]> {
+        (self.needs_prefill() && self.completion_tokens == 0).then_some(&self.feed[..])
+    }
+
+    /// The prompt, once it has all been fed and before the first token is chosen (what a
+    /// prefix cache stores), else `None`.
+    pub fn prefilled_prompt(&self) -> Option<(&[u32], &Sequence)> {
+        (self.completion_tokens == 0 && !self.feed.is_empty() && self.fed == self.feed.len())
+            .then_some((&self.feed[..], &self.seq))
+    }
+
+    /// Start from `seq`, which already holds the first `seq.len()` tokens of this prompt (a
+    /// cached prefix): only the rest is fed. At least one prompt token must remain (its
+    /// logits choose the first token).
+    pub fn resume_from(&mut self, seq: Sequence) -> Result<(), SamplerError> {
+        if !self.needs_prefill() || seq.len() >= self.prompt_len {
+            return Err(SamplerError::PrefillMismatch);
+        }
+        self.fed = seq.len();
+        self.seq = seq;
+        Ok(())
+    }
+
     /// Whether tokens wait to be fed (false once done).
     pub fn has_input(&self) -> bool {
         self.finish.is_none() && self.fed < self.feed.len()

@@ -28,6 +28,11 @@ pub struct ServerConfig {
     /// server restarted with the same seed answers the same requests alike (`None`: fresh
     /// randomness per request).
     pub seed: Option<u64>,
+    /// Keep the KV state of recent prompts and start new prompts that share a prefix from
+    /// it. The reused positions are the same numbers, but the prompt's last positions are
+    /// computed in a different grouping than a whole prefill, so a greedy answer can differ
+    /// at a near-tie (as with any prefix cache); off for bit-reproducible runs.
+    pub prefix_cache: bool,
 }
 
 impl ServerConfig {
@@ -45,6 +50,7 @@ impl ServerConfig {
             body_limit: 4 * 1024 * 1024,
             schema_in_prompt: true,
             seed: None,
+            prefix_cache: true,
         }
     }
 

@@ -21,6 +21,66 @@ use crate::metrics::Metrics;
 /// scratch stays bounded.
 const PREFILL_CHUNK: usize = 512;
 
+/// Prompts whose KV state is kept for reuse (each holds its whole KV cache).
+const PREFIX_CACHE_ENTRIES: usize = 8;
+
+/// Shortest shared prefix worth reusing (below it, the copy costs about what it saves).
+const MIN_PREFIX: usize = 32;
+
+/// The KV state of recent prompts: a new prompt that begins like one of them starts from a
+/// copy of its sequence, cut to the common prefix, and feeds only the rest. Requests that
+/// share a long system prompt (a schema in it, say) then prefill only what differs.
+#[derive(Default)]
+struct PrefixCache {
+    /// Most recently used first.
+    entries: std::collections::VecDeque<(Vec<u32>, corral::models::Sequence)>,
+}
+
+impl PrefixCache {
+    /// A sequence holding the longest cached prefix of `prompt` (leaving at least one token
+    /// to feed), if one of at least [`MIN_PREFIX`] tokens is cached.
+    fn lookup(&mut self, prompt: &[u32]) -> Option<corral::models::Sequence> {
+        let (best, common) = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, (tokens, _))| {
+                let common = tokens
+                    .iter()
+                    .zip(prompt)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                (i, common.min(prompt.len().saturating_sub(1)))
+            })
+            .max_by_key(|&(_, common)| common)?;
+        if common < MIN_PREFIX {
+            return None;
+        }
+        let entry = self.entries.remove(best)?;
+        let mut seq = entry.1.fork().ok()?;
+        self.entries.push_front(entry);
+        seq.truncate(common).ok()?;
+        Some(seq)
+    }
+
+    /// Keep a copy of `seq`, which holds exactly `prompt`.
+    fn store(&mut self, prompt: &[u32], seq: &corral::models::Sequence) {
+        if prompt.len() < MIN_PREFIX {
+            return;
+        }
+        if let Some(i) = self.entries.iter().position(|(t, _)| t == prompt) {
+            if let Some(entry) = self.entries.remove(i) {
+                self.entries.push_front(entry);
+            }
+            return;
+        }
+        if let Ok(copy) = seq.fork() {
+            self.entries.push_front((prompt.to_vec(), copy));
+            self.entries.truncate(PREFIX_CACHE_ENTRIES);
+        }
+    }
+}
+
 /// What a request's generation reports, in order.
 #[derive(Debug)]
 pub enum Event {
@@ -56,6 +116,8 @@ pub struct SchedulerLimits {
     pub max_concurrent: usize,
     /// Most requests waiting for a slot; more are refused (429).
     pub max_queue: usize,
+    /// Reuse the KV state of recent prompts' common prefixes.
+    pub prefix_cache: bool,
 }
 
 /// The handle requests are submitted through.
@@ -80,6 +142,7 @@ impl Scheduler {
             metrics: metrics.clone(),
             running: Vec::new(),
             waiting: None,
+            prefixes: PrefixCache::default(),
         };
         std::thread::Builder::new()
             .name("corral-scheduler".into())
@@ -147,6 +210,7 @@ struct Worker {
     running: Vec<Running>,
     /// A job taken off the queue that waits for enough free slots.
     waiting: Option<Job>,
+    prefixes: PrefixCache,
 }
 
 impl Worker {
@@ -210,6 +274,20 @@ impl Worker {
             }
             self.dequeued();
             debug!(request_id = %job.request_id, choices = job.choices.len(), "admitted");
+            let mut job = job;
+            if let Some(first) = job.choices.first_mut() {
+                let cached = first
+                    .unfed_prompt()
+                    .filter(|_| self.limits.prefix_cache)
+                    .and_then(|p| self.prefixes.lookup(p));
+                if let Some(seq) = cached {
+                    let reused = seq.len();
+                    if first.resume_from(seq).is_ok() {
+                        self.metrics.prefix_cache_hits.inc();
+                        self.metrics.prefix_tokens_reused.inc_by(reused as u64);
+                    }
+                }
+            }
             let n = job.choices.len();
             self.running.push(Running {
                 choices: job.choices.into_iter().map(Some).collect(),
@@ -325,6 +403,11 @@ impl Worker {
                 };
                 seq.record_forward(share);
                 if seq.fed(n) {
+                    if let (Some((prompt, state)), true) =
+                        (seq.prefilled_prompt(), self.limits.prefix_cache)
+                    {
+                        self.prefixes.store(prompt, state);
+                    }
                     ready.push((i, logits.into_last_row()));
                 }
             }

@@ -80,6 +80,10 @@ struct ServeArgs {
     /// (reproducible runs); default: fresh randomness per request.
     #[arg(long)]
     seed: Option<u64>,
+    /// Do not reuse the KV state of earlier prompts' common prefixes (bit-reproducible
+    /// greedy answers whatever came before).
+    #[arg(long)]
+    no_prefix_cache: bool,
 }
 
 #[derive(Args)]
@@ -144,6 +148,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     config.body_limit = args.body_limit;
     config.schema_in_prompt = !args.no_schema_in_prompt;
     config.seed = args.seed;
+    config.prefix_cache = !args.no_prefix_cache;
     let names = config.served_names.join(", ");
     let server = Server::new(model, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -32,6 +32,9 @@ pub struct Metrics {
     pub batch_size: Histogram,
     /// Memory held by the compiled-schema cache.
     pub schema_cache_bytes: IntGauge,
+    /// Prompts that started from a cached prefix, and the prompt tokens that saved.
+    pub prefix_cache_hits: IntCounter,
+    pub prefix_tokens_reused: IntCounter,
 }
 
 fn buckets(from: f64, factor: f64, count: usize) -> Vec<f64> {
@@ -100,9 +103,19 @@ impl Metrics {
                 "schema_cache_bytes",
                 "Memory held by the compiled-schema cache (automata and masks)",
             ),
+            prefix_cache_hits: counter(
+                "prefix_cache_hits_total",
+                "Prompts that started from a cached prefix",
+            ),
+            prefix_tokens_reused: counter(
+                "prefix_tokens_reused_total",
+                "Prompt tokens not prefilled thanks to the prefix cache",
+            ),
             registry,
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+            Box::new(m.prefix_cache_hits.clone()),
+            Box::new(m.prefix_tokens_reused.clone()),
             Box::new(m.schema_cache_bytes.clone()),
             Box::new(m.requests.clone()),
             Box::new(m.prompt_tokens.clone()),

@@ -89,6 +89,7 @@ impl Server {
                 max_concurrent: config.max_concurrent.max(1),
                 // Every request passes through the queue, if only for an instant.
                 max_queue: config.max_queue.max(1),
+                prefix_cache: config.prefix_cache,
             },
             metrics.clone(),
         );

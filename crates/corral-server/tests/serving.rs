@@ -334,11 +334,11 @@ async fn open_stream(s: &TestServer, seed: u64) -> reqwest::Response {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_prompt_is_prefilled_in_chunks_beside_other_requests() {
     let s = start(common::smollm2(), |_| {}).await;
-    let long = "The quick brown fox jumps over the lazy dog. ".repeat(150);
+    let text = "The quick brown fox jumps over the lazy dog. ".repeat(150);
     let schema = json!({"type": "object", "properties": {"animal": {"enum": ["fox", "dog"]}},
         "required": ["animal"]});
     let long_request = json!({"model": "tiny", "seed": 1, "max_tokens": 30,
-        "messages": user(&format!("{long}\nWhich animal jumps?")),
+        "messages": user(&format!("{text}\nWhich animal jumps?")),
         "response_format": {"type": "json_object", "schema": schema}});
     let short_request = json!({"model": "tiny", "seed": 2, "max_tokens": 30,
         "messages": user("Which animal barks?"),
@@ -350,11 +350,16 @@ async fn a_long_prompt_is_prefilled_in_chunks_beside_other_requests() {
         assert_valid(&schema, &serde_json::from_str(content(&body, 0)).unwrap());
     }
     // Several chunks of 512.
-    assert!(
-        long.1["usage"]["prompt_tokens"].as_u64().unwrap() > 1200,
-        "{}",
-        long.1
-    );
+    let prompt_tokens = long.1["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(prompt_tokens > 1200, "{}", long.1);
+    // The same long text with another question starts from the cached prefix.
+    let mut again = long_request.clone();
+    again["messages"] = user(&format!("{text}\nWhich animal is lazy?"));
+    let (status, body) = s.chat(&again).await;
+    assert_eq!(status, 200, "{body}");
+    assert_valid(&schema, &serde_json::from_str(content(&body, 0)).unwrap());
+    assert!(s.metric("prefix_cache_hits_total").await >= 1.0);
+    assert!(s.metric("prefix_tokens_reused_total").await > 1000.0);
 }
 
 async fn wait_for(s: &TestServer, name: &str, value: f64) {
