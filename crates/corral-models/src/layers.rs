@@ -128,6 +128,9 @@ pub struct RotaryEmbedding {
     inv_freq: Vec<f32>,
     cos: Tensor,
     sin: Tensor,
+    /// The f32 tables as plain vectors, `[positions, head_dim/2]`, for the few-token path.
+    cos_f32: Arc<Vec<f32>>,
+    sin_f32: Arc<Vec<f32>>,
     layout: RopeLayout,
 }
 
@@ -147,12 +150,15 @@ impl RotaryEmbedding {
                 sin.push(angle.sin());
             }
         }
+        let (cos_f32, sin_f32) = (Arc::new(cos.clone()), Arc::new(sin.clone()));
         let cos = Tensor::from_vec(cos, (positions, half), device)?.to_dtype(dtype)?;
         let sin = Tensor::from_vec(sin, (positions, half), device)?.to_dtype(dtype)?;
         Ok(Self {
             inv_freq,
             cos,
             sin,
+            cos_f32,
+            sin_f32,
             layout: config.rope_layout,
         })
     }
@@ -165,6 +171,9 @@ impl RotaryEmbedding {
     /// Rotates `x` of shape `[heads, tokens, head_dim]` whose first token is at `position`.
     pub fn apply(&self, x: &Tensor, position: usize) -> Result<Tensor> {
         let (heads, tokens, dim) = x.dims3()?;
+        if tokens <= DIRECT_ATTENTION_TOKENS && x.dtype() == DType::F32 && x.device().is_cpu() {
+            return self.apply_direct(x, position);
+        }
         let cos = self.cos.narrow(0, position, tokens)?;
         let sin = self.sin.narrow(0, position, tokens)?;
         let x = x.reshape((1, heads, tokens, dim))?;
@@ -178,6 +187,48 @@ impl RotaryEmbedding {
             (RopeLayout::Interleaved, _) => re::rope_i(&x, &cos, &sin)?,
         };
         Ok(y.reshape((heads, tokens, dim))?)
+    }
+}
+
+impl RotaryEmbedding {
+    /// [`RotaryEmbedding::apply`] for a few tokens as plain loops: the same products and
+    /// sums, rounded the same way, as candle's `rope_slow` / `rope_i_slow` (each product
+    /// rounded, then the sum), without their dozen small tensor ops.
+    fn apply_direct(&self, x: &Tensor, position: usize) -> Result<Tensor> {
+        let (heads, tokens, dim) = x.dims3()?;
+        let half = dim / 2;
+        if position + tokens > self.cos_f32.len() / half.max(1) {
+            return Err(ModelError::InvalidRequest(
+                "position past the rotary table".into(),
+            ));
+        }
+        let mut v = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        for h in 0..heads {
+            for t in 0..tokens {
+                let table = (position + t) * half;
+                let cos = &self.cos_f32[table..table + half];
+                let sin = &self.sin_f32[table..table + half];
+                let row = &mut v[(h * tokens + t) * dim..][..dim];
+                match self.layout {
+                    RopeLayout::RotateHalf => {
+                        let (lo, hi) = row.split_at_mut(half);
+                        for i in 0..half {
+                            let (a, b) = (lo[i], hi[i]);
+                            lo[i] = a * cos[i] + (-b) * sin[i];
+                            hi[i] = b * cos[i] + a * sin[i];
+                        }
+                    }
+                    RopeLayout::Interleaved => {
+                        for i in 0..half {
+                            let (a, b) = (row[2 * i], row[2 * i + 1]);
+                            row[2 * i] = a * cos[i] - b * sin[i];
+                            row[2 * i + 1] = a * sin[i] + b * cos[i];
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Tensor::from_vec(v, (heads, tokens, dim), x.device())?)
     }
 }
 
@@ -623,6 +674,43 @@ pub(crate) fn softmax_f32(x: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
     use candle_core::quantized::GgmlDType;
+
+    /// The few-token rotary path gives exactly what candle's `rope_slow` / `rope_i_slow` give.
+    #[test]
+    fn direct_rope_equals_candle_rope() {
+        let dev = Device::Cpu;
+        let (positions, half) = (16, 4);
+        let angles: Vec<f32> = (0..positions * half)
+            .map(|i| (i / half) as f32 * 0.37f32.powi((i % half) as i32))
+            .collect();
+        let cos: Vec<f32> = angles.iter().map(|a| a.cos()).collect();
+        let sin: Vec<f32> = angles.iter().map(|a| a.sin()).collect();
+        for layout in [RopeLayout::RotateHalf, RopeLayout::Interleaved] {
+            let rope = RotaryEmbedding {
+                inv_freq: vec![1.0; half],
+                cos: Tensor::from_vec(cos.clone(), (positions, half), &dev).unwrap(),
+                sin: Tensor::from_vec(sin.clone(), (positions, half), &dev).unwrap(),
+                cos_f32: Arc::new(cos.clone()),
+                sin_f32: Arc::new(sin.clone()),
+                layout,
+            };
+            let x = Tensor::randn(0f32, 1.0, (3, 2, 2 * half), &dev).unwrap();
+            let direct = rope.apply_direct(&x, 5).unwrap();
+            let c = rope.cos.narrow(0, 5, 2).unwrap();
+            let s = rope.sin.narrow(0, 5, 2).unwrap();
+            let x4 = x.reshape((1, 3, 2, 2 * half)).unwrap();
+            let reference = match layout {
+                RopeLayout::RotateHalf => candle_nn::rotary_emb::rope_slow(&x4, &c, &s),
+                RopeLayout::Interleaved => candle_nn::rotary_emb::rope_i_slow(&x4, &c, &s),
+            }
+            .unwrap()
+            .reshape((3, 2, 2 * half))
+            .unwrap();
+            let a = direct.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let b = reference.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(a, b, "{layout:?}");
+        }
+    }
 
     /// Every GGML type goes through the right matmul: the quantized product is close to the
     /// product with the dequantized matrix (K-quants need 256 columns).
