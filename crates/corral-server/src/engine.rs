@@ -27,16 +27,28 @@ const PREFIX_CACHE_ENTRIES: usize = 8;
 /// Shortest shared prefix worth reusing (below it, the copy costs about what it saves).
 const MIN_PREFIX: usize = 32;
 
+/// Most memory the cached KV states may hold.
+const PREFIX_CACHE_BYTES: usize = 1 << 30;
+
 /// The KV state of recent prompts: a new prompt that begins like one of them starts from a
 /// copy of its sequence, cut to the common prefix, and feeds only the rest. Requests that
 /// share a long system prompt (a schema in it, say) then prefill only what differs.
-#[derive(Default)]
 struct PrefixCache {
     /// Most recently used first.
     entries: std::collections::VecDeque<(Vec<u32>, corral::models::Sequence)>,
+    /// KV-cache bytes per position (all layers, keys and values), counted at f32 and twice
+    /// over for the buffers' spare capacity.
+    bytes_per_token: usize,
 }
 
 impl PrefixCache {
+    fn new(config: &corral::models::ModelConfig) -> PrefixCache {
+        PrefixCache {
+            entries: Default::default(),
+            bytes_per_token: 2 * config.num_layers * 2 * config.num_kv_heads * config.head_dim * 4,
+        }
+    }
+
     /// A sequence holding the longest cached prefix of `prompt` (leaving at least one token
     /// to feed), if one of at least [`MIN_PREFIX`] tokens is cached.
     fn lookup(&mut self, prompt: &[u32]) -> Option<corral::models::Sequence> {
@@ -74,9 +86,17 @@ impl PrefixCache {
             }
             return;
         }
+        let budget = PREFIX_CACHE_BYTES / self.bytes_per_token.max(1);
+        if prompt.len() > budget {
+            return;
+        }
         if let Ok(copy) = seq.fork() {
             self.entries.push_front((prompt.to_vec(), copy));
             self.entries.truncate(PREFIX_CACHE_ENTRIES);
+            // Oldest out until the cached positions fit the memory budget.
+            while self.entries.iter().map(|(t, _)| t.len()).sum::<usize>() > budget {
+                self.entries.pop_back();
+            }
         }
     }
 }
@@ -134,6 +154,7 @@ impl Scheduler {
     pub fn start(model: Arc<Model>, limits: SchedulerLimits, metrics: Metrics) -> Scheduler {
         let (jobs, rx) = std_mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let prefixes = PrefixCache::new(model.backend().config());
         let worker = Worker {
             model,
             jobs: rx,
@@ -142,7 +163,7 @@ impl Scheduler {
             metrics: metrics.clone(),
             running: Vec::new(),
             waiting: None,
-            prefixes: PrefixCache::default(),
+            prefixes,
         };
         std::thread::Builder::new()
             .name("corral-scheduler".into())
