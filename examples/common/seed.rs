@@ -71,24 +71,7 @@ pub fn world_cup_messages() -> Vec<Message> {
     ]
 }
 
-/// The benchmark's 8-property user schema.
+/// The benchmark's 8-property user schema (shared with `scripts/bench_serve.py`).
 pub fn bench_schema() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "name": {"type": "string", "maxLength": 40},
-            "age": {"type": "integer", "minimum": 0},
-            "score": {"type": "number"},
-            "active": {"type": "boolean"},
-            "role": {"enum": ["admin", "editor", "viewer", "guest", "owner"]},
-            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
-            "address": {
-                "type": "object",
-                "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
-                "required": ["street", "city"]
-            },
-            "nickname": {"type": ["string", "null"]}
-        },
-        "required": ["name", "age", "score", "active", "role", "tags", "address", "nickname"]
-    })
+    serde_json::from_str(include_str!("bench_schema.json")).expect("bench_schema.json is JSON")
 }

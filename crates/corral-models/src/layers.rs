@@ -171,7 +171,7 @@ impl RotaryEmbedding {
     /// Rotates `x` of shape `[heads, tokens, head_dim]` whose first token is at `position`.
     pub fn apply(&self, x: &Tensor, position: usize) -> Result<Tensor> {
         let (heads, tokens, dim) = x.dims3()?;
-        if tokens <= DIRECT_ATTENTION_TOKENS && x.dtype() == DType::F32 && x.device().is_cpu() {
+        if direct_attention(tokens, x.dtype(), x.device()) {
             return self.apply_direct(x, position);
         }
         let cos = self.cos.narrow(0, position, tokens)?;
@@ -408,9 +408,15 @@ pub struct Attention {
     window: Option<usize>,
 }
 
-/// Most new tokens of one sequence for which attention runs as plain loops over the cache
-/// ([`Attention::attend_direct`]) instead of candle's matmul and softmax ops.
+/// Most new tokens of one sequence for which rotary embedding and attention run as plain
+/// loops ([`Attention::attend_direct`]) instead of candle's tensor ops.
 const DIRECT_ATTENTION_TOKENS: usize = 4;
+
+/// Whether `tokens` new tokens of a sequence take the plain-loop path (which masks by key
+/// range, so no mask tensor is needed for them).
+pub(crate) fn direct_attention(tokens: usize, dtype: DType, device: &Device) -> bool {
+    tokens <= DIRECT_ATTENTION_TOKENS && dtype == DType::F32 && device.is_cpu()
+}
 
 impl Attention {
     /// Builds the layer from its four projections.
@@ -428,22 +434,11 @@ impl Attention {
         }
     }
 
-    /// Attends `x` (`[tokens, hidden]`, first token at position `cache.len()`) to the cached
-    /// keys and itself, appending its keys and values to `cache`.
-    pub fn forward(
-        &self,
-        x: &Tensor,
-        rope: &RotaryEmbedding,
-        mask: Option<&Tensor>,
-        cache: &mut LayerCache,
-    ) -> Result<Tensor> {
-        let (tokens, _) = x.dims2()?;
-        self.forward_batch(x, rope, &[mask.cloned()], &[tokens], &mut [cache])
-    }
-
-    /// Several sequences at once: `x` stacks their new tokens (`lens[i]` rows each, in
-    /// order). The projections run once over the whole stack; attention runs per sequence,
-    /// against its own cache (`caches[i]`) with its own mask (`masks[i]`).
+    /// Attention over sequences stacked in `x` (`lens[i]` new rows each, in order, the first
+    /// at position `caches[i].len()`): the projections run once over the whole stack;
+    /// attention runs per sequence, against its own cache (`caches[i]`), appending its keys
+    /// and values to it, with its own mask (`masks[i]`; `None` where the sequence's mask is
+    /// derived when needed).
     pub fn forward_batch(
         &self,
         x: &Tensor,
@@ -502,7 +497,7 @@ impl Attention {
         let k = cache.k.append(&k, self.max_positions)?;
         let v = cache.v.append(&v, self.max_positions)?;
         let keys = k.dims()[1];
-        if tokens <= DIRECT_ATTENTION_TOKENS {
+        if direct_attention(tokens, q.dtype(), q.device()) {
             if let Some(out) = self.attend_direct(&q, &k, &v, start)? {
                 return Ok(out);
             }
@@ -519,6 +514,15 @@ impl Attention {
         let v = v.to_dtype(DType::F32)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (q.matmul(&k.t()?)? * scale)?;
+        // The caller builds masks only for sequences it expects on this path.
+        let derived;
+        let mask = match mask {
+            Some(m) => Some(m),
+            None => {
+                derived = attention_mask(start, tokens, repeat, self.window, q.device())?;
+                derived.as_ref()
+            }
+        };
         let scores = match mask {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,

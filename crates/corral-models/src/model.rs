@@ -7,7 +7,9 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{attention_mask, Attention, LayerCache, Linear, Mlp, RmsNorm, RotaryEmbedding};
+use crate::layers::{
+    attention_mask, direct_attention, Attention, LayerCache, Linear, Mlp, RmsNorm, RotaryEmbedding,
+};
 use crate::mixtral::SparseMoe;
 use crate::weights::{TensorName, WeightSource};
 use crate::{llama, mistral, mixtral};
@@ -363,12 +365,19 @@ impl Model {
         let ids = Tensor::new(ids.as_slice(), &self.device)?;
         let mut x = self.embed.embedding(&ids, self.dtype)?;
         let repeat = self.config.num_heads / self.config.num_kv_heads;
+        // Built once for all layers, and only for sequences that take the tensor path (the
+        // plain-loop decode path masks by key range).
         let masks = starts
             .iter()
             .zip(&lens)
-            .map(|(&start, &n)| {
-                attention_mask(start, n, repeat, self.config.sliding_window, &self.device)
-            })
+            .map(
+                |(&start, &n)| match direct_attention(n, self.dtype, &self.device) {
+                    true => Ok(None),
+                    false => {
+                        attention_mask(start, n, repeat, self.config.sliding_window, &self.device)
+                    }
+                },
+            )
             .collect::<Result<Vec<_>>>()?;
         for (l, layer) in self.layers.iter().enumerate() {
             let mut caches: Vec<&mut LayerCache> = batch

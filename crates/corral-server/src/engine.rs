@@ -355,41 +355,41 @@ impl Worker {
         let model = self.model.clone();
         let backend = model.backend();
         let vocab = model.vocabulary();
-        // A request with nothing to feed could never progress (a bug, not an input): fail
-        // it rather than spin.
+        // Per request, the choices that feed this pass (further choices wait for the first
+        // one's prefill, which they share). A request with none could never progress (a bug,
+        // not an input): it fails rather than spins.
+        let mut plan: Vec<Vec<usize>> = Vec::with_capacity(self.running.len());
         for r in &mut self.running {
-            let feeds = r.choices.iter().enumerate().any(|(i, c)| {
-                c.as_ref()
-                    .is_some_and(|s| s.has_input() && !(i > 0 && s.needs_prefill()))
-            });
-            if !feeds {
+            let mine: Vec<usize> = (0..r.choices.len())
+                .filter(|&i| {
+                    r.choices[i]
+                        .as_ref()
+                        .is_some_and(|s| s.has_input() && !(i > 0 && s.needs_prefill()))
+                })
+                .collect();
+            if mine.is_empty() {
                 let _ = r.events.send(Event::Failed(ApiError::internal(
                     "the generation has no input to feed",
                 )));
                 r.choices.iter_mut().for_each(|c| *c = None);
             }
+            plan.push(mine);
         }
+        plan.retain(|mine| !mine.is_empty());
         self.running.retain(|r| !r.is_done());
-        // Per request, the choices that feed this pass and how many tokens each feeds: the
-        // logits rows come back in this order.
-        let mut feeding: Vec<Vec<(usize, usize)>> = Vec::with_capacity(self.running.len());
+        // The logits rows come back in this order: per request, per planned choice.
+        let mut feeding: Vec<Vec<(usize, usize)>> = Vec::with_capacity(plan.len());
         let mut inputs = Vec::new();
-        for r in &mut self.running {
-            let mut mine = Vec::new();
+        for (r, mine) in self.running.iter_mut().zip(&plan) {
+            let mut fed = Vec::with_capacity(mine.len());
             for (i, choice) in r.choices.iter_mut().enumerate() {
-                let Some(seq) = choice else { continue };
-                // Further choices of a request share the first one's prefill.
-                if i > 0 && seq.needs_prefill() {
-                    continue;
+                if let (true, Some(seq)) = (mine.contains(&i), choice) {
+                    let (s, tokens) = seq.input(PREFILL_CHUNK);
+                    fed.push((i, tokens.len()));
+                    inputs.push((s, tokens));
                 }
-                let (s, tokens) = seq.input(PREFILL_CHUNK);
-                if tokens.is_empty() {
-                    continue;
-                }
-                mine.push((i, tokens.len()));
-                inputs.push((s, tokens));
             }
-            feeding.push(mine);
+            feeding.push(fed);
         }
         let batch = inputs.len();
         if batch == 0 {

@@ -72,10 +72,13 @@ async fn response_formats_n_and_logprobs() {
     any["response_format"] = json!({"type": "json_object"});
     let (status, body) = s.chat(&any).await;
     assert_eq!(status, 200, "{body}");
-    if body["choices"][0]["finish_reason"] == "stop" {
-        assert!(serde_json::from_str::<Value>(content(&body, 0))
-            .unwrap()
-            .is_object());
+    // The random model writes an unbounded string here and runs out of tokens, so what is
+    // checked is that the constraint holds: an object begins (and is whole if it ended).
+    let text = content(&body, 0);
+    assert!(text.trim_start().starts_with('{'), "{text}");
+    match body["choices"][0]["finish_reason"].as_str() {
+        Some("stop") => assert!(serde_json::from_str::<Value>(text).unwrap().is_object()),
+        other => assert_eq!(other, Some("length"), "{body}"),
     }
     // A regex.
     let mut regex = json_request(&json!({}), 6);
@@ -96,13 +99,10 @@ async fn response_formats_n_and_logprobs() {
     assert_eq!(status, 200, "{body}");
     let choices = body["choices"].as_array().unwrap();
     assert_eq!(choices.len(), 3);
-    let mut completion = 0;
     for (i, c) in choices.iter().enumerate() {
         assert_eq!(c["index"], i);
         assert_valid(schema, &serde_json::from_str(content(&body, i)).unwrap());
-        completion += 1;
     }
-    assert!(completion == 3);
     let usage = &body["usage"];
     assert_eq!(
         usage["total_tokens"].as_u64(),
