@@ -39,6 +39,23 @@ impl Message {
     }
 }
 
+/// `messages` with `instruction` appended to the system message (one is added first when
+/// there is none): how the schema instruction, or a server's tool descriptions, reach the
+/// model.
+pub fn with_system_text(messages: &[Message], instruction: &str) -> Vec<Message> {
+    let mut out = messages.to_vec();
+    match out.first_mut() {
+        Some(first) if first.role == "system" => {
+            if !first.content.is_empty() {
+                first.content.push_str("\n\n");
+            }
+            first.content.push_str(instruction);
+        }
+        _ => out.insert(0, Message::system(instruction)),
+    }
+    out
+}
+
 /// Built-in templates for models that ship none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BuiltinTemplate {

@@ -198,22 +198,6 @@ fn schema_instruction(constraint: &Constraint) -> Option<String> {
     }
 }
 
-/// `messages` with `instruction` appended to the system message (one is added first when
-/// there is none).
-fn with_instruction(messages: &[Message], instruction: &str) -> Vec<Message> {
-    let mut out = messages.to_vec();
-    match out.first_mut() {
-        Some(first) if first.role == "system" => {
-            if !first.content.is_empty() {
-                first.content.push_str("\n\n");
-            }
-            first.content.push_str(instruction);
-        }
-        _ => out.insert(0, Message::system(instruction)),
-    }
-    out
-}
-
 /// `messages` with `instruction` put before the first user message's text (for chat
 /// templates that refuse a system message).
 fn with_instruction_in_user(messages: &[Message], instruction: &str) -> Vec<Message> {
@@ -230,7 +214,7 @@ impl Constraint {
     /// with a JSON object") appended to the system message, which is added when missing.
     pub fn prompt_messages(&self, messages: &[Message]) -> Vec<Message> {
         match schema_instruction(self) {
-            Some(instruction) => with_instruction(messages, &instruction),
+            Some(instruction) => crate::chat::with_system_text(messages, &instruction),
             None => messages.to_vec(),
         }
     }

@@ -29,7 +29,7 @@ mod error;
 mod generate;
 mod model;
 
-pub use chat::{BuiltinTemplate, ChatTemplate, Message};
+pub use chat::{with_system_text, BuiltinTemplate, ChatTemplate, Message};
 pub use corral_index as index;
 pub use corral_models as models;
 pub use corral_sampler as sampler;

@@ -152,7 +152,7 @@ pub fn plan(request: ChatRequest, config: &ServerConfig) -> Result<Plan, ApiErro
     let mut messages = messages(request.messages)?;
     if !tool_list.is_empty() {
         let calling = matches!(tool_plan, ToolPlan::Call { .. });
-        prepend_system(&mut messages, &tools::describe(&tool_list, calling));
+        messages = corral::with_system_text(&messages, &tools::describe(&tool_list, calling));
     }
     let options = GenerateOptions {
         sampling,
@@ -196,16 +196,6 @@ fn constraint_of(format: Option<ResponseFormat>) -> Result<Constraint, ApiError>
         },
         Some(ResponseFormat::Regex { pattern }) => Constraint::Regex(pattern),
     })
-}
-
-/// `text` at the start of the system message (one is added when there is none).
-fn prepend_system(messages: &mut Vec<Message>, text: &str) {
-    match messages.first_mut() {
-        Some(first) if first.role == "system" => {
-            first.content = format!("{text}\n\n{}", first.content);
-        }
-        _ => messages.insert(0, Message::system(text)),
-    }
 }
 
 /// The library's messages: text parts joined, earlier tool calls written as the call
