@@ -26,6 +26,10 @@ struct Args {
     runs: usize,
     prompt: usize,
     decode: usize,
+    /// Batch sizes of the batched-decode table.
+    sizes: Vec<usize>,
+    /// Only the batched-decode table (for profiling).
+    batched_only: bool,
 }
 
 fn parse_args() -> Args {
@@ -39,6 +43,8 @@ fn parse_args() -> Args {
         runs: 5,
         prompt: 128,
         decode: 64,
+        sizes: vec![1, 2, 4, 8, 16],
+        batched_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -52,6 +58,15 @@ fn parse_args() -> Args {
             "--prompt" => args.prompt = value("--prompt").max(1),
             "--decode" => args.decode = value("--decode").max(1),
             "--model" => args.model = PathBuf::from(it.next().expect("--model needs a path")),
+            "--sizes" => {
+                args.sizes = it
+                    .next()
+                    .expect("--sizes needs a list")
+                    .split(',')
+                    .map(|n| n.parse().expect("--sizes: numbers separated by commas"))
+                    .collect()
+            }
+            "--batched-only" => args.batched_only = true,
             _ => {} // `cargo bench` passes `--bench`
         }
     }
@@ -159,8 +174,9 @@ fn main() {
     }
     let threads = candle_core::utils::get_num_threads();
     println!(
-        "SmolLM2-135M-Instruct Q4_1, {threads} threads, prompt {} tokens, decode {} tokens, \
+        "{}, {threads} threads, prompt {} tokens, decode {} tokens, \
          median of {} runs (avx2: {}, avx512: {})",
+        args.model.file_name().unwrap_or_default().to_string_lossy(),
         args.prompt,
         args.decode,
         args.runs,
@@ -171,19 +187,21 @@ fn main() {
         "{:<28} {:>14} {:>14}",
         "implementation", "prefill tok/s", "decode tok/s"
     );
-    for (name, runs) in [
-        ("corral-models", bench_corral(&args)),
-        ("candle-transformers 0.11", bench_candle_transformers(&args)),
-    ] {
-        let prefill = median(runs.iter().map(|r| r.0).collect());
-        let decode = median(runs.iter().map(|r| r.1).collect());
-        println!("{name:<28} {prefill:>14.1} {decode:>14.1}");
+    if !args.batched_only {
+        for (name, runs) in [
+            ("corral-models", bench_corral(&args)),
+            ("candle-transformers 0.11", bench_candle_transformers(&args)),
+        ] {
+            let prefill = median(runs.iter().map(|r| r.0).collect());
+            let decode = median(runs.iter().map(|r| r.1).collect());
+            println!("{name:<28} {prefill:>14.1} {decode:>14.1}");
+        }
     }
     let model = corral_models::load(&args.model, &LoadOptions::default()).expect("load model");
     println!("\nbatched decode (forward_batch), aggregate over the batch");
     println!("{:>10} {:>14} {:>12}", "sequences", "tok/s", "vs 1");
     let mut single = None;
-    for n in [1, 2, 4, 8, 16] {
+    for &n in &args.sizes {
         let rate = bench_batched(&args, &model, n);
         let base = *single.get_or_insert(rate);
         println!("{n:>10} {rate:>14.1} {:>11.2}x", rate / base);

@@ -21,15 +21,26 @@ pub enum Linear {
     Dense(Tensor),
     /// A quantized matrix, multiplied with candle's quantized kernels.
     Quantized(Arc<QTensor>),
-    /// A Q4_1 or Q8_0 matrix on the CPU, multiplied with corral's SIMD kernels
+    /// A Q4_0, Q4_1 or Q8_0 matrix on the CPU, multiplied with corral's SIMD kernels
     /// ([`crate::quant`]).
     Simd(Arc<QuantMatrix>),
 }
 
-/// The quantized-matmul kernel for this CPU, detected once.
+/// The quantized-matmul kernel for this CPU, detected once. `CORRAL_KERNEL=avx2` or `scalar`
+/// picks a slower one this CPU supports (to measure every path on one machine).
 fn simd_kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
-    *KERNEL.get_or_init(Kernel::detect)
+    *KERNEL.get_or_init(|| {
+        let wanted = match std::env::var("CORRAL_KERNEL").as_deref() {
+            Ok("scalar") => Some(Kernel::Scalar),
+            Ok("avx2") => Some(Kernel::Avx2),
+            Ok("avx512vnni") => Some(Kernel::Avx512Vnni),
+            _ => None,
+        };
+        wanted
+            .filter(|k| k.is_supported())
+            .unwrap_or_else(Kernel::detect)
+    })
 }
 
 impl Linear {
@@ -736,11 +747,11 @@ mod tests {
             let dense = Linear::Dense(q.dequantize(&dev).unwrap());
             let expected = dense.forward(&x).unwrap();
             let linear = match dtype {
-                GgmlDType::Q4_1 | GgmlDType::Q8_0 => {
-                    let format = if dtype == GgmlDType::Q4_1 {
-                        crate::quant::BlockFormat::Q4_1
-                    } else {
-                        crate::quant::BlockFormat::Q8_0
+                GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0 => {
+                    let format = match dtype {
+                        GgmlDType::Q4_0 => crate::quant::BlockFormat::Q4_0,
+                        GgmlDType::Q4_1 => crate::quant::BlockFormat::Q4_1,
+                        _ => crate::quant::BlockFormat::Q8_0,
                     };
                     let m = QuantMatrix::from_ggml(format, &q.data().unwrap(), 24, 256).unwrap();
                     Linear::Simd(Arc::new(m))

@@ -330,6 +330,7 @@ impl GgufSource {
 /// Formats with corral's own CPU kernels (faster than candle's for these types).
 fn simd_format(dtype: GgmlDType) -> Option<BlockFormat> {
     match dtype {
+        GgmlDType::Q4_0 => Some(BlockFormat::Q4_0),
         GgmlDType::Q4_1 => Some(BlockFormat::Q4_1),
         GgmlDType::Q8_0 => Some(BlockFormat::Q8_0),
         _ => None,

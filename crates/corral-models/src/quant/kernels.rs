@@ -1,0 +1,268 @@
+//! The block dot-product kernels: one group of [`ROWS`] interleaved weight rows times `T`
+//! quantized activation rows. Each kernel computes the same exact integer block sums and the
+//! same float steps in the same order as [`group_scalar`], the portable reference.
+
+use super::{f16_to_f32, ActRef, BlockFormat, GroupRef, BLOCK, ROWS};
+
+/// The SIMD kernel used for the block dot products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Portable Rust.
+    Scalar,
+    /// x86-64 AVX2 + FMA + F16C.
+    Avx2,
+    /// x86-64 AVX-512 VNNI (256-bit, with AVX-512 VL) + FMA + F16C.
+    Avx512Vnni,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU supports.
+    pub fn detect() -> Self {
+        [Kernel::Avx512Vnni, Kernel::Avx2]
+            .into_iter()
+            .find(|k| k.is_supported())
+            .unwrap_or(Kernel::Scalar)
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_supported(self) -> bool {
+        match self {
+            Kernel::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => {
+                Kernel::Avx2.is_supported()
+                    && is_x86_feature_detected!("avx512vnni")
+                    && is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+}
+
+/// `[token][row]` dot products of one group with `T` tokens.
+pub(super) fn group_tile<const T: usize>(
+    kernel: Kernel,
+    group: &GroupRef<'_>,
+    x: &[ActRef<'_>; T],
+) -> [[f32; ROWS]; T] {
+    debug_assert!(x.iter().all(|a| a.q.len() == BLOCK * a.scale.len()));
+    debug_assert!(group.scale.len() == x[0].scale.len() * ROWS);
+    debug_assert!(group.values.len() == group.scale.len() * group.format.value_bytes());
+    match (kernel, group.format) {
+        // SAFETY (all): `matmul_many` checked that the CPU supports the kernel's features,
+        // and the slices have the lengths asserted above.
+        #[cfg(target_arch = "x86_64")]
+        (Kernel::Avx512Vnni, BlockFormat::Q8_0) => unsafe { x86::q8_vnni(group, x) },
+        #[cfg(target_arch = "x86_64")]
+        (Kernel::Avx512Vnni, _) => unsafe { x86::q4_vnni(group, x) },
+        #[cfg(target_arch = "x86_64")]
+        (Kernel::Avx2, BlockFormat::Q8_0) => unsafe { x86::q8_avx2(group, x) },
+        #[cfg(target_arch = "x86_64")]
+        (Kernel::Avx2, _) => unsafe { x86::q4_avx2(group, x) },
+        _ => std::array::from_fn(|t| group_scalar(group, &x[t])),
+    }
+}
+
+/// Portable reference for one token: per block, the exact integer sum `Σ q·p`, then
+/// `acc = (d·s)·sum + acc` and `offset = m·(s·Σp) + offset` (both fused), result
+/// `acc + offset` (just `acc` for Q8_0).
+fn group_scalar(group: &GroupRef<'_>, x: &ActRef<'_>) -> [f32; ROWS] {
+    std::array::from_fn(|i| {
+        let (mut acc, mut offset) = (0f32, 0f32);
+        for b in 0..x.scale.len() {
+            let q = group.block_values(b, i);
+            let p = &x.q[b * BLOCK..(b + 1) * BLOCK];
+            let sum: i32 = q.iter().zip(p).map(|(&q, &p)| q * p as i32).sum();
+            let d = f16_to_f32(group.scale[b * ROWS + i]);
+            acc = (d * x.scale[b]).mul_add(sum as f32, acc);
+            let m = match group.format {
+                BlockFormat::Q4_0 => -8.0 * d,
+                BlockFormat::Q4_1 => f16_to_f32(group.min[b * ROWS + i]),
+                BlockFormat::Q8_0 => continue,
+            };
+            offset = m.mul_add(x.sum[b], offset);
+        }
+        match group.format {
+            BlockFormat::Q8_0 => acc,
+            _ => acc + offset,
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::super::{ActRef, BlockFormat, GroupRef, BLOCK, ROWS};
+    use std::arch::x86_64::*;
+
+    /// Four activation bytes (columns `4c..4c+4` of block `b`) broadcast to every lane.
+    #[inline(always)]
+    unsafe fn broadcast(x: &ActRef<'_>, b: usize, c: usize) -> __m256i {
+        let at = x.q.as_ptr().add(b * BLOCK + 4 * c) as *const i32;
+        _mm256_set1_epi32(at.read_unaligned())
+    }
+
+    /// The group's 8 f16 values of block `b` (scales or mins) as f32.
+    #[inline(always)]
+    unsafe fn halves(h: &[u16], b: usize) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().add(b * ROWS) as *const __m128i))
+    }
+
+    /// Chunk `k` of a Q4 block: (columns `4k..4k+4`, columns `16+4k..16+4k+4`) of 8 rows.
+    #[inline(always)]
+    unsafe fn nibbles(values: *const u8, k: usize) -> (__m256i, __m256i) {
+        let raw = _mm256_loadu_si256(values.add(32 * k) as *const __m256i);
+        let mask = _mm256_set1_epi8(0x0f);
+        (
+            _mm256_and_si256(raw, mask),
+            _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask),
+        )
+    }
+
+    /// The per-block float steps shared by every kernel (see `group_scalar`).
+    macro_rules! finish_block {
+        ($group:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr) => {{
+            let (group, x, b) = ($group, $x, $b);
+            let d = halves(group.scale, b);
+            let m = match group.format {
+                BlockFormat::Q4_0 => Some(_mm256_mul_ps(d, _mm256_set1_ps(-8.0))),
+                BlockFormat::Q4_1 => Some(halves(group.min, b)),
+                BlockFormat::Q8_0 => None,
+            };
+            for t in 0..T {
+                let ds = _mm256_mul_ps(d, _mm256_set1_ps(x[t].scale[b]));
+                $acc[t] = _mm256_fmadd_ps(ds, _mm256_cvtepi32_ps($isum[t]), $acc[t]);
+                if let Some(m) = m {
+                    $offset[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(x[t].sum[b]), $offset[t]);
+                }
+            }
+        }};
+    }
+
+    /// `[token][row]` results from the accumulators.
+    #[inline(always)]
+    unsafe fn results<const T: usize>(
+        format: BlockFormat,
+        acc: [__m256; T],
+        offset: [__m256; T],
+    ) -> [[f32; ROWS]; T] {
+        std::array::from_fn(|t| {
+            let v = match format {
+                BlockFormat::Q8_0 => acc[t],
+                _ => _mm256_add_ps(acc[t], offset[t]),
+            };
+            let mut out = [0f32; ROWS];
+            _mm256_storeu_ps(out.as_mut_ptr(), v);
+            out
+        })
+    }
+
+    /// Q4_0 / Q4_1 with `vpdpbusd` (unsigned 4-bit weights × signed activations).
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    pub(super) unsafe fn q4_vnni<const T: usize>(
+        group: &GroupRef<'_>,
+        x: &[ActRef<'_>; T],
+    ) -> [[f32; ROWS]; T] {
+        let mut acc = [_mm256_setzero_ps(); T];
+        let mut offset = [_mm256_setzero_ps(); T];
+        for b in 0..x[0].scale.len() {
+            let values = group.values.as_ptr().add(b * ROWS * 16);
+            let mut isum = [_mm256_setzero_si256(); T];
+            for k in 0..4 {
+                let (lo, hi) = nibbles(values, k);
+                for t in 0..T {
+                    isum[t] = _mm256_dpbusd_epi32(isum[t], lo, broadcast(&x[t], b, k));
+                    isum[t] = _mm256_dpbusd_epi32(isum[t], hi, broadcast(&x[t], b, k + 4));
+                }
+            }
+            finish_block!(group, x, b, isum, acc, offset);
+        }
+        results(group.format, acc, offset)
+    }
+
+    /// Q8_0 with `vpdpbusd`: the signed weights are stored as is and read as `q + 128`
+    /// (flipping the top bit), so `Σ q·p = Σ (q+128)·p − 128·Σ p`, exact.
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    pub(super) unsafe fn q8_vnni<const T: usize>(
+        group: &GroupRef<'_>,
+        x: &[ActRef<'_>; T],
+    ) -> [[f32; ROWS]; T] {
+        let mut acc = [_mm256_setzero_ps(); T];
+        let mut offset = [_mm256_setzero_ps(); T];
+        let flip = _mm256_set1_epi8(-128);
+        for b in 0..x[0].scale.len() {
+            let values = group.values.as_ptr().add(b * ROWS * 32);
+            let mut isum: [__m256i; T] =
+                std::array::from_fn(|t| _mm256_set1_epi32(-128 * x[t].qsum[b]));
+            for c in 0..8 {
+                let w = _mm256_loadu_si256(values.add(32 * c) as *const __m256i);
+                let w = _mm256_xor_si256(w, flip);
+                for t in 0..T {
+                    isum[t] = _mm256_dpbusd_epi32(isum[t], w, broadcast(&x[t], b, c));
+                }
+            }
+            finish_block!(group, x, b, isum, acc, offset);
+        }
+        results(group.format, acc, offset)
+    }
+
+    /// Q4_0 / Q4_1 with AVX2: `vpmaddubsw` pairs (≤ 2·15·127) summed in 16 bits over the 8
+    /// chunks of a block (≤ 8·3810 < 2^15, no saturation), then widened once per block.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q4_avx2<const T: usize>(
+        group: &GroupRef<'_>,
+        x: &[ActRef<'_>; T],
+    ) -> [[f32; ROWS]; T] {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_ps(); T];
+        let mut offset = [_mm256_setzero_ps(); T];
+        for b in 0..x[0].scale.len() {
+            let values = group.values.as_ptr().add(b * ROWS * 16);
+            let mut pairs = [_mm256_setzero_si256(); T];
+            for k in 0..4 {
+                let (lo, hi) = nibbles(values, k);
+                for t in 0..T {
+                    let a = _mm256_maddubs_epi16(lo, broadcast(&x[t], b, k));
+                    let c = _mm256_maddubs_epi16(hi, broadcast(&x[t], b, k + 4));
+                    pairs[t] = _mm256_add_epi16(pairs[t], _mm256_add_epi16(a, c));
+                }
+            }
+            let isum: [__m256i; T] = std::array::from_fn(|t| _mm256_madd_epi16(pairs[t], ones));
+            finish_block!(group, x, b, isum, acc, offset);
+        }
+        results(group.format, acc, offset)
+    }
+
+    /// Q8_0 with AVX2: `|q|·(p·sign q) = q·p` turns the signed product into the unsigned ×
+    /// signed one `vpmaddubsw` offers (pairs ≤ 2·128·127 < 2^15), widened per chunk.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q8_avx2<const T: usize>(
+        group: &GroupRef<'_>,
+        x: &[ActRef<'_>; T],
+    ) -> [[f32; ROWS]; T] {
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_ps(); T];
+        let mut offset = [_mm256_setzero_ps(); T];
+        for b in 0..x[0].scale.len() {
+            let values = group.values.as_ptr().add(b * ROWS * 32);
+            let mut isum = [_mm256_setzero_si256(); T];
+            for c in 0..8 {
+                let w = _mm256_loadu_si256(values.add(32 * c) as *const __m256i);
+                let magnitude = _mm256_abs_epi8(w);
+                for t in 0..T {
+                    let p = _mm256_sign_epi8(broadcast(&x[t], b, c), w);
+                    let pairs = _mm256_maddubs_epi16(magnitude, p);
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+            finish_block!(group, x, b, isum, acc, offset);
+        }
+        results(group.format, acc, offset)
+    }
+}

@@ -1,0 +1,414 @@
+//! Fast CPU matmuls for GGML Q4_0, Q4_1 and Q8_0 weights (candle 0.11 has only scalar code for
+//! Q4_1, and a one-row-at-a-time dot product for the others).
+//!
+//! # Layout
+//! At load time a matrix is repacked into groups of [`ROWS`] = 8 rows. For each group and each
+//! block of 32 columns the group keeps its 8 rows' f16 scales (and Q4_1 mins) side by side,
+//! and interleaves the rows' quantized values in chunks of 4 columns: one 32-byte load holds
+//! the same 4 columns (Q8_0), or twice 4 columns in the two nibbles (Q4), of all 8 rows. One
+//! byte multiply-add instruction (`vpdpbusd`) of such a load against 4 activation bytes
+//! broadcast to every lane advances the 8 rows' dot products at once, the 8 block sums come
+//! out in one register, and the scales are applied by one vector multiply per block — no
+//! horizontal reductions. (llama.cpp's repacked CPU kernels rest on the same idea.) The bytes
+//! per weight are GGML's own: values as packed as in the file, scales kept in f16.
+//!
+//! # Arithmetic
+//! Activations are quantized per call to 8 bits per block of 32 (`x ≈ s·p`, `p` in −127..=127,
+//! as GGML's Q8_0/Q8_1). A block's dot product with a weight block `w = d·q + m` is
+//! `(d·s)·Σ q·p + m·(s·Σ p)`: the integer sum `Σ q·p` is exact (whatever the instruction
+//! sequence), the float steps per block are one product `d·s`, one fused multiply-add into
+//! the row's accumulator and, for the formats with an offset, one fused multiply-add into a
+//! second accumulator; the result is their sum. Q4_0 (`w = d·(q − 8)`) is `m = −8·d`, Q8_0
+//! has no offset. Every kernel — AVX-512 VNNI, AVX2 and the portable scalar code, chosen at
+//! run time by CPU feature detection — performs exactly these float operations in this
+//! order, so they agree **bit for bit** (tested).
+
+mod kernels;
+#[cfg(test)]
+mod tests;
+
+use rayon::prelude::*;
+
+use crate::error::{ModelError, Result};
+
+pub use kernels::Kernel;
+
+/// Values per block.
+const BLOCK: usize = 32;
+/// Rows interleaved in one group.
+const ROWS: usize = 8;
+/// Tokens computed together by the kernels (each weight block is unpacked once per tile).
+const TILE: usize = 4;
+
+/// The supported GGML block formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockFormat {
+    /// f16 scale, 32 unsigned 4-bit values `q`; `w = d·(q − 8)`.
+    Q4_0,
+    /// f16 scale, f16 min, 32 unsigned 4-bit values; `w = d·q + m`.
+    Q4_1,
+    /// f16 scale, 32 signed bytes; `w = d·q`.
+    Q8_0,
+}
+
+impl BlockFormat {
+    /// Bytes of one GGML block.
+    fn ggml_bytes(self) -> usize {
+        self.header_bytes() + self.value_bytes()
+    }
+
+    /// Bytes of the GGML block header (scale, min).
+    fn header_bytes(self) -> usize {
+        match self {
+            BlockFormat::Q4_0 | BlockFormat::Q8_0 => 2,
+            BlockFormat::Q4_1 => 4,
+        }
+    }
+
+    /// Bytes of quantized values per block.
+    fn value_bytes(self) -> usize {
+        match self {
+            BlockFormat::Q4_0 | BlockFormat::Q4_1 => 16,
+            BlockFormat::Q8_0 => 32,
+        }
+    }
+}
+
+/// IEEE half to single precision (exact; the same as the `vcvtph2ps` instruction).
+pub(crate) fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // Subnormal: value = frac · 2^-24.
+            let v = frac as f32 * f32::from_bits(0x3380_0000); // 2^-24
+            return if sign != 0 { -v } else { v };
+        }
+        0x1f => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 112) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// A Q4_0, Q4_1 or Q8_0 matrix `[rows, cols]` repacked for the kernels (see the module docs).
+#[derive(Debug, Clone)]
+pub struct QuantMatrix {
+    format: BlockFormat,
+    rows: usize,
+    cols: usize,
+    /// f16 scales, `[group][block][ROWS]`.
+    scale: Vec<u16>,
+    /// f16 mins, laid out as `scale` (Q4_1 only; empty otherwise).
+    min: Vec<u16>,
+    /// `[group][block][chunk][ROWS][4 bytes]`: chunk `c` holds columns `4c..4c+4` of the
+    /// block (Q8_0, 8 chunks), or the GGML bytes `4c..4c+4` — columns `4c..4c+4` in the low
+    /// nibbles, `16+4c..16+4c+4` in the high ones — (Q4, 4 chunks).
+    values: Vec<u8>,
+}
+
+/// One group of [`ROWS`] interleaved rows.
+pub(crate) struct GroupRef<'a> {
+    format: BlockFormat,
+    scale: &'a [u16],
+    min: &'a [u16],
+    values: &'a [u8],
+}
+
+impl QuantMatrix {
+    /// Repacks the GGML bytes of a `[rows, cols]` matrix.
+    pub fn from_ggml(format: BlockFormat, data: &[u8], rows: usize, cols: usize) -> Result<Self> {
+        if !cols.is_multiple_of(BLOCK) {
+            return Err(ModelError::InvalidConfig(format!(
+                "{format:?} matrix with {cols} columns (not a multiple of {BLOCK})"
+            )));
+        }
+        let bpr = cols / BLOCK;
+        if data.len() != rows * bpr * format.ggml_bytes() {
+            return Err(ModelError::InvalidConfig(format!(
+                "{format:?} data of {} bytes for a {rows}x{cols} matrix",
+                data.len()
+            )));
+        }
+        let groups = rows.div_ceil(ROWS);
+        let vb = format.value_bytes();
+        // Rows past `rows` (padding of the last group) stay zero: scale 0, so they add 0.
+        let mut scale = vec![0u16; groups * bpr * ROWS];
+        let mut min = match format {
+            BlockFormat::Q4_1 => vec![0u16; groups * bpr * ROWS],
+            _ => Vec::new(),
+        };
+        let mut values = vec![0u8; groups * bpr * ROWS * vb];
+        for (index, block) in data.chunks_exact(format.ggml_bytes()).enumerate() {
+            let (r, b) = (index / bpr, index % bpr);
+            let (g, i) = (r / ROWS, r % ROWS);
+            let at = (g * bpr + b) * ROWS + i;
+            scale[at] = u16::from_le_bytes([block[0], block[1]]);
+            if format == BlockFormat::Q4_1 {
+                min[at] = u16::from_le_bytes([block[2], block[3]]);
+            }
+            let src = &block[format.header_bytes()..];
+            let base = (g * bpr + b) * ROWS * vb;
+            for c in 0..vb / 4 {
+                let dst = base + c * 4 * ROWS + i * 4;
+                values[dst..dst + 4].copy_from_slice(&src[4 * c..4 * c + 4]);
+            }
+        }
+        Ok(Self {
+            format,
+            rows,
+            cols,
+            scale,
+            min,
+            values,
+        })
+    }
+
+    /// The block format.
+    pub fn format(&self) -> BlockFormat {
+        self.format
+    }
+
+    /// `[rows, cols]`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Bytes of weights held (what a matmul reads).
+    pub fn memory_bytes(&self) -> usize {
+        self.values.len() + 2 * (self.scale.len() + self.min.len())
+    }
+
+    fn blocks_per_row(&self) -> usize {
+        self.cols / BLOCK
+    }
+
+    fn group(&self, g: usize) -> GroupRef<'_> {
+        let bpr = self.blocks_per_row();
+        let s = g * bpr * ROWS..(g + 1) * bpr * ROWS;
+        let vb = self.format.value_bytes();
+        GroupRef {
+            format: self.format,
+            scale: &self.scale[s.clone()],
+            min: self.min.get(s).unwrap_or(&[]),
+            values: &self.values[g * bpr * ROWS * vb..(g + 1) * bpr * ROWS * vb],
+        }
+    }
+
+    /// The dequantized matrix, row-major.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.rows * self.cols);
+        for r in 0..self.rows {
+            self.dequantize_row(r, &mut out);
+        }
+        out
+    }
+
+    /// The dequantized rows `ids` (e.g. token embeddings), row-major.
+    pub fn dequantize_rows(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(ids.len() * self.cols);
+        for &id in ids {
+            if id as usize >= self.rows {
+                return Err(ModelError::TokenOutOfRange {
+                    id,
+                    vocab_size: self.rows,
+                });
+            }
+            self.dequantize_row(id as usize, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// Appends row `r`, computed as candle computes it (`d·q + m`, `d·(q − 8)`, `d·q`).
+    fn dequantize_row(&self, r: usize, out: &mut Vec<f32>) {
+        let group = self.group(r / ROWS);
+        let i = r % ROWS;
+        for b in 0..self.blocks_per_row() {
+            let d = f16_to_f32(group.scale[b * ROWS + i]);
+            let q = group.block_values(b, i);
+            match self.format {
+                BlockFormat::Q4_0 => out.extend(q.iter().map(|&q| (q - 8) as f32 * d)),
+                BlockFormat::Q4_1 => {
+                    let m = f16_to_f32(group.min[b * ROWS + i]);
+                    out.extend(q.iter().map(|&q| d * q as f32 + m));
+                }
+                BlockFormat::Q8_0 => out.extend(q.iter().map(|&q| d * q as f32)),
+            }
+        }
+    }
+
+    /// `y = x · Wᵀ` for `x` of shape `[tokens, cols]` (row-major): returns `[tokens, rows]`.
+    pub fn matmul(&self, x: &[f32], kernel: Kernel) -> Result<Vec<f32>> {
+        let mut out = Self::matmul_many(&[self], x, kernel)?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// `x · Wᵢᵀ` for several matrices with the same number of columns (e.g. Q, K and V): the
+    /// activations are quantized once and all rows run in one parallel region.
+    pub fn matmul_many(mats: &[&QuantMatrix], x: &[f32], kernel: Kernel) -> Result<Vec<Vec<f32>>> {
+        let Some(cols) = mats.first().map(|m| m.cols) else {
+            return Ok(vec![]);
+        };
+        if mats.iter().any(|m| m.cols != cols) || !x.len().is_multiple_of(cols) {
+            return Err(ModelError::InvalidRequest(format!(
+                "activation of {} values for matrices of {:?} columns",
+                x.len(),
+                mats.iter().map(|m| m.cols).collect::<Vec<_>>()
+            )));
+        }
+        if !kernel.is_supported() {
+            return Err(ModelError::InvalidRequest(format!(
+                "kernel {kernel:?} is not supported by this CPU"
+            )));
+        }
+        let tokens = x.len() / cols;
+        let acts = Q8Activations::quantize(x, cols);
+        // Tasks are runs of groups of one matrix, each producing `[tokens, groups · ROWS]`.
+        let total_groups: usize = mats.iter().map(|m| m.rows.div_ceil(ROWS)).sum();
+        let per_task = (total_groups / (4 * rayon::current_num_threads()).max(1)).clamp(2, 32);
+        let tasks: Vec<(usize, usize)> = mats
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| {
+                (0..m.rows.div_ceil(ROWS))
+                    .step_by(per_task)
+                    .map(move |g| (i, g))
+            })
+            .collect();
+        let parts: Vec<Vec<f32>> = tasks
+            .par_iter()
+            .map(|&(i, first)| {
+                let m = mats[i];
+                let last = (first + per_task).min(m.rows.div_ceil(ROWS));
+                m.groups_times(first..last, &acts, tokens, kernel)
+            })
+            .collect();
+        let mut outs: Vec<Vec<f32>> = mats.iter().map(|m| vec![0f32; tokens * m.rows]).collect();
+        for (&(i, first), part) in tasks.iter().zip(parts) {
+            let rows = mats[i].rows;
+            let start = first * ROWS;
+            let width = part.len() / tokens;
+            let kept = width.min(rows - start); // padding rows of the last group are dropped
+            for (t, values) in part.chunks_exact(width).enumerate() {
+                outs[i][t * rows + start..t * rows + start + kept].copy_from_slice(&values[..kept]);
+            }
+        }
+        Ok(outs)
+    }
+
+    /// Groups `range` times every token of `acts`, laid out `[tokens, groups · ROWS]`.
+    fn groups_times(
+        &self,
+        range: std::ops::Range<usize>,
+        acts: &Q8Activations,
+        tokens: usize,
+        kernel: Kernel,
+    ) -> Vec<f32> {
+        let width = range.len() * ROWS;
+        let mut part = vec![0f32; tokens * width];
+        for g in range.clone() {
+            let group = self.group(g);
+            let column = (g - range.start) * ROWS;
+            let mut write = |t: usize, y: &[f32; ROWS]| {
+                let at = t * width + column;
+                part[at..at + ROWS].copy_from_slice(y);
+            };
+            let mut t = 0;
+            while t < tokens {
+                if t + TILE <= tokens {
+                    let ys = kernels::group_tile(kernel, &group, &acts.rows::<TILE>(t));
+                    for (k, y) in ys.iter().enumerate() {
+                        write(t + k, y);
+                    }
+                    t += TILE;
+                } else {
+                    // Leftover tokens go one at a time.
+                    let [y] = kernels::group_tile(kernel, &group, &acts.rows::<1>(t));
+                    write(t, &y);
+                    t += 1;
+                }
+            }
+        }
+        part
+    }
+}
+
+impl GroupRef<'_> {
+    /// The 32 quantized values of row `i` in block `b` (4-bit values as 0..=15).
+    fn block_values(&self, b: usize, i: usize) -> [i32; BLOCK] {
+        let vb = self.format.value_bytes();
+        let base = &self.values[b * ROWS * vb..(b + 1) * ROWS * vb];
+        let byte = |c: usize, j: usize| base[c * 4 * ROWS + i * 4 + j];
+        std::array::from_fn(|e| match self.format {
+            BlockFormat::Q8_0 => byte(e / 4, e % 4) as i8 as i32,
+            _ if e < 16 => (byte(e / 4, e % 4) & 0x0f) as i32,
+            _ => (byte((e - 16) / 4, e % 4) >> 4) as i32,
+        })
+    }
+}
+
+/// Activations quantized to 8 bits per block of 32.
+pub(crate) struct Q8Activations {
+    cols: usize,
+    scale: Vec<f32>,
+    /// `scale · Σ p` per block.
+    sum: Vec<f32>,
+    /// `Σ p` per block.
+    qsum: Vec<i32>,
+    q: Vec<i8>,
+}
+
+/// One token's quantized activations.
+pub(crate) struct ActRef<'a> {
+    scale: &'a [f32],
+    sum: &'a [f32],
+    qsum: &'a [i32],
+    q: &'a [i8],
+}
+
+impl Q8Activations {
+    fn quantize(x: &[f32], cols: usize) -> Self {
+        let blocks = x.len() / BLOCK;
+        let mut scale = Vec::with_capacity(blocks);
+        let mut sum = Vec::with_capacity(blocks);
+        let mut qsum = Vec::with_capacity(blocks);
+        let mut q = Vec::with_capacity(x.len());
+        for block in x.chunks_exact(BLOCK) {
+            let amax = block.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let d = amax / 127.0;
+            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let mut s = 0i32;
+            for &v in block {
+                let p = (v * inv).round().clamp(-127.0, 127.0) as i8;
+                s += p as i32;
+                q.push(p);
+            }
+            scale.push(d);
+            sum.push(d * s as f32);
+            qsum.push(s);
+        }
+        Self {
+            cols,
+            scale,
+            sum,
+            qsum,
+            q,
+        }
+    }
+
+    fn row(&self, t: usize) -> ActRef<'_> {
+        let bpr = self.cols / BLOCK;
+        ActRef {
+            scale: &self.scale[t * bpr..(t + 1) * bpr],
+            sum: &self.sum[t * bpr..(t + 1) * bpr],
+            qsum: &self.qsum[t * bpr..(t + 1) * bpr],
+            q: &self.q[t * self.cols..(t + 1) * self.cols],
+        }
+    }
+
+    /// Tokens `first..first + T`.
+    fn rows<const T: usize>(&self, first: usize) -> [ActRef<'_>; T] {
+        std::array::from_fn(|k| self.row(first + k))
+    }
+}
