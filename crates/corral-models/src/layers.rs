@@ -12,6 +12,8 @@ use candle_core::{DType, Device, Module, Tensor};
 
 use crate::config::{ModelConfig, RopeLayout, RopeScaling};
 use crate::error::{ModelError, Result};
+use crate::host::{attend_row, KvView};
+use crate::kv_cache::LayerCache;
 use crate::quant::{Kernel, QuantMatrix};
 
 /// A weight matrix `[out, in]`, dense (any float dtype) or quantized (GGML block format).
@@ -28,7 +30,7 @@ pub enum Linear {
 
 /// The quantized-matmul kernel for this CPU, detected once. `CORRAL_KERNEL=avx2` or `scalar`
 /// picks a slower one this CPU supports (to measure every path on one machine).
-fn simd_kernel() -> Kernel {
+pub(crate) fn simd_kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
     *KERNEL.get_or_init(|| {
         let wanted = match std::env::var("CORRAL_KERNEL").as_deref() {
@@ -65,14 +67,7 @@ impl Linear {
     /// Applies several maps to the same input (Q/K/V, gate/up). When all of them use corral's
     /// kernels, the input is quantized once and all rows run in one parallel region.
     pub fn forward_many(maps: &[&Linear], x: &Tensor) -> Result<Vec<Tensor>> {
-        let simd: Option<Vec<&QuantMatrix>> = maps
-            .iter()
-            .map(|m| match m {
-                Linear::Simd(q) => Some(q.as_ref()),
-                _ => None,
-            })
-            .collect();
-        let Some(mats) = simd else {
+        let Some(mats) = Self::simd_matrices(maps) else {
             return maps.iter().map(|m| m.forward(x)).collect();
         };
         let (tokens, _) = x.dims2()?;
@@ -83,6 +78,16 @@ impl Linear {
             .map(|(y, m)| {
                 let y = Tensor::from_vec(y, (tokens, m.dims().0), x.device())?;
                 Ok(y.to_dtype(x.dtype())?)
+            })
+            .collect()
+    }
+
+    /// The matrices when every map uses corral's kernels.
+    pub(crate) fn simd_matrices<'a>(maps: &[&'a Linear]) -> Option<Vec<&'a QuantMatrix>> {
+        maps.iter()
+            .map(|m| match m {
+                Linear::Simd(q) => Some(q.as_ref()),
+                _ => None,
             })
             .collect()
     }
@@ -115,16 +120,32 @@ impl Linear {
 #[derive(Debug, Clone)]
 pub struct RmsNorm {
     weight: Tensor,
+    /// The weight as f32 values when it is f32 on the CPU (for the few-token path).
+    weight_f32: Option<Arc<Vec<f32>>>,
     eps: f32,
 }
 
 impl RmsNorm {
     /// Wraps a `[hidden]` weight vector.
     pub fn new(weight: Tensor, eps: f64) -> Self {
+        let weight_f32 = (weight.dtype() == DType::F32 && weight.device().is_cpu())
+            .then(|| weight.to_vec1::<f32>().ok().map(Arc::new))
+            .flatten();
         Self {
             weight,
+            weight_f32,
             eps: eps as f32,
         }
+    }
+
+    /// The weight as f32 values, when it is f32 on the CPU.
+    pub(crate) fn weight_f32(&self) -> Option<&[f32]> {
+        self.weight_f32.as_deref().map(Vec::as_slice)
+    }
+
+    /// The epsilon added to the mean square.
+    pub(crate) fn eps(&self) -> f32 {
+        self.eps
     }
 
     /// Normalizes the last dimension of `x`.
@@ -207,39 +228,45 @@ impl RotaryEmbedding {
     /// rounded, then the sum), without their dozen small tensor ops.
     fn apply_direct(&self, x: &Tensor, position: usize) -> Result<Tensor> {
         let (heads, tokens, dim) = x.dims3()?;
-        let half = dim / 2;
-        if position + tokens > self.cos_f32.len() / half.max(1) {
-            return Err(ModelError::InvalidRequest(
-                "position past the rotary table".into(),
-            ));
-        }
         let mut v = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         for h in 0..heads {
             for t in 0..tokens {
-                let table = (position + t) * half;
-                let cos = &self.cos_f32[table..table + half];
-                let sin = &self.sin_f32[table..table + half];
-                let row = &mut v[(h * tokens + t) * dim..][..dim];
-                match self.layout {
-                    RopeLayout::RotateHalf => {
-                        let (lo, hi) = row.split_at_mut(half);
-                        for i in 0..half {
-                            let (a, b) = (lo[i], hi[i]);
-                            lo[i] = a * cos[i] + (-b) * sin[i];
-                            hi[i] = b * cos[i] + a * sin[i];
-                        }
-                    }
-                    RopeLayout::Interleaved => {
-                        for i in 0..half {
-                            let (a, b) = (row[2 * i], row[2 * i + 1]);
-                            row[2 * i] = a * cos[i] - b * sin[i];
-                            row[2 * i + 1] = a * sin[i] + b * cos[i];
-                        }
-                    }
-                }
+                self.rotate(&mut v[(h * tokens + t) * dim..][..dim], position + t)?;
             }
         }
         Ok(Tensor::from_vec(v, (heads, tokens, dim), x.device())?)
+    }
+
+    /// Rotates one head's row (`head_dim` values) of the token at `position` in place.
+    pub(crate) fn rotate(&self, row: &mut [f32], position: usize) -> Result<()> {
+        let half = row.len() / 2;
+        let table = position * half;
+        let (Some(cos), Some(sin)) = (
+            self.cos_f32.get(table..table + half),
+            self.sin_f32.get(table..table + half),
+        ) else {
+            return Err(ModelError::InvalidRequest(
+                "position past the rotary table".into(),
+            ));
+        };
+        match self.layout {
+            RopeLayout::RotateHalf => {
+                let (lo, hi) = row.split_at_mut(half);
+                for i in 0..half {
+                    let (a, b) = (lo[i], hi[i]);
+                    lo[i] = a * cos[i] + (-b) * sin[i];
+                    hi[i] = b * cos[i] + a * sin[i];
+                }
+            }
+            RopeLayout::Interleaved => {
+                for i in 0..half {
+                    let (a, b) = (row[2 * i], row[2 * i + 1]);
+                    row[2 * i] = a * cos[i] - b * sin[i];
+                    row[2 * i + 1] = a * sin[i] + b * cos[i];
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -280,97 +307,6 @@ pub fn inverse_frequencies(config: &ModelConfig) -> Vec<f32> {
     }
 }
 
-/// Keys or values of one layer of one sequence: a preallocated `[kv_heads, capacity, head_dim]`
-/// buffer of which the first `len` positions are valid. It grows by doubling (amortized linear
-/// cost), and truncation only moves `len`.
-#[derive(Debug)]
-struct CacheBuffer {
-    data: Option<Tensor>,
-    len: usize,
-}
-
-impl CacheBuffer {
-    /// Appends `x` (`[kv_heads, tokens, head_dim]`) and returns a view of all valid positions.
-    fn append(&mut self, x: &Tensor, max_len: usize) -> Result<Tensor> {
-        let (heads, tokens, dim) = x.dims3()?;
-        let needed = self.len + tokens;
-        let capacity = self.data.as_ref().map_or(0, |d| d.dims()[1]);
-        if needed > capacity {
-            let new_capacity = needed.max(2 * capacity).max(64).min(max_len.max(needed));
-            let grown = Tensor::zeros((heads, new_capacity, dim), x.dtype(), x.device())?;
-            if let (Some(old), true) = (&self.data, self.len > 0) {
-                grown.slice_set(&old.narrow(1, 0, self.len)?.contiguous()?, 1, 0)?;
-            }
-            self.data = Some(grown);
-        }
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| ModelError::InvalidRequest("KV cache buffer missing".into()))?;
-        data.slice_set(&x.contiguous()?, 1, self.len)?;
-        self.len = needed;
-        Ok(data.narrow(1, 0, needed)?)
-    }
-
-    fn deep_clone(&self) -> Result<Self> {
-        let data = match &self.data {
-            Some(d) => Some(d.copy()?),
-            None => None,
-        };
-        Ok(Self {
-            data,
-            len: self.len,
-        })
-    }
-}
-
-/// The KV cache of one attention layer of one sequence.
-#[derive(Debug)]
-pub struct LayerCache {
-    k: CacheBuffer,
-    v: CacheBuffer,
-}
-
-impl LayerCache {
-    /// An empty cache (allocated on first use).
-    pub fn new() -> Self {
-        Self {
-            k: CacheBuffer { data: None, len: 0 },
-            v: CacheBuffer { data: None, len: 0 },
-        }
-    }
-
-    /// Number of cached positions.
-    pub fn len(&self) -> usize {
-        self.k.len
-    }
-
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.k.len == 0
-    }
-
-    /// Forgets every position after the first `len` (keeps the allocation).
-    pub fn truncate(&mut self, len: usize) {
-        self.k.len = self.k.len.min(len);
-        self.v.len = self.v.len.min(len);
-    }
-
-    /// A copy that owns its own buffers.
-    pub fn deep_clone(&self) -> Result<Self> {
-        Ok(Self {
-            k: self.k.deep_clone()?,
-            v: self.v.deep_clone()?,
-        })
-    }
-}
-
-impl Default for LayerCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Additive attention mask for `tokens` new queries at positions `start..start+tokens`, over
 /// keys `0..start+tokens`, laid out `[repeat * tokens, keys]` (query heads of one KV group are
 /// stacked). Returns `None` when every query may see every key.
@@ -408,20 +344,20 @@ pub fn attention_mask(
 /// Grouped-query self-attention with rotary embeddings.
 #[derive(Debug, Clone)]
 pub struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    num_heads: usize,
-    num_kv_heads: usize,
-    head_dim: usize,
+    pub(crate) q: Linear,
+    pub(crate) k: Linear,
+    pub(crate) v: Linear,
+    pub(crate) o: Linear,
+    pub(crate) num_heads: usize,
+    pub(crate) num_kv_heads: usize,
+    pub(crate) head_dim: usize,
     max_positions: usize,
-    window: Option<usize>,
+    pub(crate) window: Option<usize>,
 }
 
 /// Most new tokens of one sequence for which rotary embedding and attention run as plain
 /// loops ([`Attention::attend_direct`]) instead of candle's tensor ops.
-const DIRECT_ATTENTION_TOKENS: usize = 4;
+pub(crate) const DIRECT_ATTENTION_TOKENS: usize = 4;
 
 /// Whether `tokens` new tokens of a sequence take the plain-loop path (which masks by key
 /// range, so no mask tensor is needed for them).
@@ -505,8 +441,7 @@ impl Attention {
         let q = rope.apply(&q, start)?;
         let k = rope.apply(&k, start)?;
 
-        let k = cache.k.append(&k, self.max_positions)?;
-        let v = cache.v.append(&v, self.max_positions)?;
+        let (k, v) = cache.append(&k, &v, self.max_positions)?;
         let keys = k.dims()[1];
         if direct_attention(tokens, q.dtype(), q.device()) {
             if let Some(out) = self.attend_direct(&q, &k, &v, start)? {
@@ -580,43 +515,31 @@ impl Attention {
         if ks[2] != 1 || vs[2] != 1 {
             return Ok(None);
         }
+        if ks != vs {
+            return Ok(None);
+        }
         let (k0, v0) = (k_layout.start_offset(), v_layout.start_offset());
+        let view = KvView {
+            k: &k_all[k0..],
+            v: &v_all[v0..],
+            head_stride: ks[0],
+            position_stride: ks[1],
+        };
         let repeat = heads / self.num_kv_heads;
         let scale = (1.0 / (d as f64).sqrt()) as f32;
         let mut out = vec![0f32; tokens * heads * d];
         // One output row per (token, head), laid out `[tokens, heads, head_dim]`; the rows
         // are independent, so the pool's threads share them.
-        let row = |weights: &mut Vec<f32>, (index, row): (usize, &mut [f32])| {
-            let (t, h) = (index / heads, index % heads);
-            let g = h / repeat;
-            let i = start + t;
-            let first = self.window.map_or(0, |w| (i + 1).saturating_sub(w));
-            let query = &q[(h * tokens + t) * d..][..d];
-            weights.clear();
-            let mut max = f32::NEG_INFINITY;
-            for j in first..=i {
-                let key = &k_all[k0 + g * ks[0] + j * ks[1]..][..d];
-                let score = dot(query, key) * scale;
-                weights.push(score);
-                max = max.max(score);
-            }
-            let mut sum = 0f32;
-            for w in weights.iter_mut() {
-                *w = (*w - max).exp();
-                sum += *w;
-            }
-            for (j, &w) in (first..=i).zip(weights.iter()) {
-                let value = &v_all[v0 + g * vs[0] + j * vs[1]..][..d];
-                let w = w / sum;
-                for (o, &x) in row.iter_mut().zip(value) {
-                    *o += w * x;
-                }
-            }
-        };
         use rayon::prelude::*;
         out.par_chunks_mut(d)
             .enumerate()
-            .for_each_init(|| Vec::with_capacity(start + tokens), row);
+            .for_each_init(Vec::new, |weights, (index, out_row)| {
+                let (t, h) = (index / heads, index % heads);
+                let i = start + t;
+                let keys = self.window.map_or(0, |w| (i + 1).saturating_sub(w))..i + 1;
+                let query = &q[(h * tokens + t) * d..][..d];
+                attend_row(query, &view, h / repeat, keys, scale, weights, out_row);
+            });
         Ok(Some(Tensor::from_vec(
             out,
             (tokens, heads * d),
@@ -625,30 +548,12 @@ impl Attention {
     }
 }
 
-/// `a · b` with eight independent accumulators, so the compiler vectorizes it.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
-        .remainder()
-        .iter()
-        .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ac.zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// The SwiGLU MLP: `down(silu(gate(x)) * up(x))`.
 #[derive(Debug, Clone)]
 pub struct Mlp {
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    pub(crate) gate: Linear,
+    pub(crate) up: Linear,
+    pub(crate) down: Linear,
 }
 
 impl Mlp {

@@ -18,8 +18,10 @@
 pub mod config;
 pub mod error;
 pub mod gguf;
+mod host;
 #[cfg(feature = "hub")]
 pub mod hub;
+pub mod kv_cache;
 pub mod layers;
 pub mod llama;
 pub mod mistral;
@@ -59,5 +61,22 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Model> {
             path: path.to_path_buf(),
             reason: "expected a model directory or a .gguf file".into(),
         })
+    }
+}
+
+/// Deterministic pseudo-random test data.
+#[cfg(test)]
+pub(crate) mod test_noise {
+    /// `n` values in [-1, 1) (xorshift).
+    pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
     }
 }

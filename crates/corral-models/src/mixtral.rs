@@ -49,9 +49,9 @@ pub(crate) fn feed_forward(
 /// A router and its experts.
 #[derive(Debug, Clone)]
 pub struct SparseMoe {
-    router: Linear,
-    experts: Vec<Mlp>,
-    top_k: usize,
+    pub(crate) router: Linear,
+    pub(crate) experts: Vec<Mlp>,
+    pub(crate) top_k: usize,
 }
 
 impl SparseMoe {
@@ -98,7 +98,7 @@ impl SparseMoe {
 }
 
 /// The `k` largest probabilities (lowest index first on ties), scaled to sum to 1.
-fn top_k_renormalized(probs: &[f32], k: usize) -> Vec<(usize, f32)> {
+pub(crate) fn top_k_renormalized(probs: &[f32], k: usize) -> Vec<(usize, f32)> {
     let mut order: Vec<usize> = (0..probs.len()).collect();
     order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
     order.truncate(k);

@@ -7,8 +7,10 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{ModelError, Result};
+use crate::host::{add_in_place, Rows};
+use crate::kv_cache::LayerCache;
 use crate::layers::{
-    attention_mask, direct_attention, Attention, LayerCache, Linear, Mlp, RmsNorm, RotaryEmbedding,
+    attention_mask, direct_attention, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding,
 };
 use crate::mixtral::SparseMoe;
 use crate::weights::{TensorName, WeightSource};
@@ -220,6 +222,13 @@ impl FeedForward {
             FeedForward::Sparse(moe) => moe.forward(x),
         }
     }
+
+    fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+        match self {
+            FeedForward::Dense(mlp) => mlp.forward_host(x),
+            FeedForward::Sparse(moe) => moe.forward_host(x),
+        }
+    }
 }
 
 /// One pre-norm decoder layer.
@@ -249,6 +258,29 @@ impl DecoderLayer {
         let h = self.ffn.forward(&self.ffn_norm.forward(&x)?)?;
         Ok((x + h)?)
     }
+
+    /// [`DecoderLayer::forward`] on plain f32 rows (see [`crate::host`]), in place.
+    fn forward_host(
+        &self,
+        x: &mut [f32],
+        rope: &RotaryEmbedding,
+        rows: &Rows<'_>,
+        caches: &mut [&mut LayerCache],
+    ) -> Result<()> {
+        let h = self.attn_norm.forward_host(x)?;
+        add_in_place(x, &self.attn.forward_host(&h, rope, rows, caches)?);
+        let h = self.ffn_norm.forward_host(x)?;
+        add_in_place(x, &self.ffn.forward_host(&h)?);
+        Ok(())
+    }
+}
+
+/// Every sequence's cache of layer `l`.
+fn layer_caches<'a>(batch: &'a mut [(&mut Sequence, &[u32])], l: usize) -> Vec<&'a mut LayerCache> {
+    batch
+        .iter_mut()
+        .map(|(seq, _)| &mut seq.layers[l])
+        .collect()
 }
 
 static NEXT_MODEL_ID: AtomicU64 = AtomicU64::new(1);
@@ -362,51 +394,19 @@ impl Model {
         let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
         let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
         let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
-        let ids = Tensor::new(ids.as_slice(), &self.device)?;
-        let mut x = self.embed.embedding(&ids, self.dtype)?;
-        let repeat = self.config.num_heads / self.config.num_kv_heads;
-        // Built once for all layers, and only for sequences that take the tensor path (the
-        // plain-loop decode path masks by key range).
-        let masks = starts
-            .iter()
-            .zip(&lens)
-            .map(
-                |(&start, &n)| match direct_attention(n, self.dtype, &self.device) {
-                    true => Ok(None),
-                    false => {
-                        attention_mask(start, n, repeat, self.config.sliding_window, &self.device)
-                    }
-                },
-            )
-            .collect::<Result<Vec<_>>>()?;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let mut caches: Vec<&mut LayerCache> = batch
-                .iter_mut()
-                .map(|(seq, _)| &mut seq.layers[l])
-                .collect();
-            x = layer.forward(&x, &self.rope, &masks, &lens, &mut caches)?;
-        }
-        // The rows whose logits are wanted, and where each sequence's start.
-        let mut rows = Vec::new();
-        let mut offset = 0u32;
-        for &n in &lens {
-            let n = n as u32;
-            match request {
-                LogitsRequest::All => rows.extend(offset..offset + n),
-                LogitsRequest::Last => rows.push(offset + n - 1),
-            }
-            offset += n;
-        }
-        let x = if rows.len() == lens.iter().sum::<usize>() {
-            x
+        let host = self.device.is_cpu()
+            && self.dtype == DType::F32
+            && lens
+                .iter()
+                .all(|&n| direct_attention(n, self.dtype, &self.device))
+            && batch
+                .iter()
+                .all(|(seq, _)| seq.layers.iter().all(LayerCache::is_host));
+        let mut data = if host {
+            self.run_host(batch, &ids, &starts, &lens, request)?
         } else {
-            x.index_select(&Tensor::new(rows.as_slice(), &self.device)?, 0)?
+            self.run_tensors(batch, &ids, &starts, &lens, request)?
         };
-        let logits = self.lm_head.forward(&self.norm.forward(&x)?)?;
-        let mut data = logits
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
         let vocab_size = self.config.vocab_size;
         let mut out = Vec::with_capacity(batch.len());
         // Split the rows per sequence, from the back so that each split is a truncation.
@@ -425,6 +425,88 @@ impl Model {
         }
         out.reverse();
         Ok(out)
+    }
+
+    /// The general path: candle tensors `[sum tokens, hidden]`.
+    fn run_tensors(
+        &self,
+        batch: &mut [(&mut Sequence, &[u32])],
+        ids: &[u32],
+        starts: &[usize],
+        lens: &[usize],
+        request: LogitsRequest,
+    ) -> Result<Vec<f32>> {
+        let ids = Tensor::new(ids, &self.device)?;
+        let mut x = self.embed.embedding(&ids, self.dtype)?;
+        let repeat = self.config.num_heads / self.config.num_kv_heads;
+        // Built once for all layers, and only for sequences that take the tensor path (the
+        // plain-loop decode path masks by key range).
+        let masks = starts
+            .iter()
+            .zip(lens)
+            .map(
+                |(&start, &n)| match direct_attention(n, self.dtype, &self.device) {
+                    true => Ok(None),
+                    false => {
+                        attention_mask(start, n, repeat, self.config.sliding_window, &self.device)
+                    }
+                },
+            )
+            .collect::<Result<Vec<_>>>()?;
+        for (l, layer) in self.layers.iter().enumerate() {
+            let mut caches = layer_caches(batch, l);
+            x = layer.forward(&x, &self.rope, &masks, lens, &mut caches)?;
+        }
+        // The rows whose logits are wanted, and where each sequence's start.
+        let mut rows = Vec::new();
+        let mut offset = 0u32;
+        for &n in lens {
+            let n = n as u32;
+            match request {
+                LogitsRequest::All => rows.extend(offset..offset + n),
+                LogitsRequest::Last => rows.push(offset + n - 1),
+            }
+            offset += n;
+        }
+        let x = if rows.len() == lens.iter().sum::<usize>() {
+            x
+        } else {
+            x.index_select(&Tensor::new(rows.as_slice(), &self.device)?, 0)?
+        };
+        let logits = self.lm_head.forward(&self.norm.forward(&x)?)?;
+        Ok(logits
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    }
+
+    /// The few-token path on plain f32 rows ([`crate::host`]).
+    fn run_host(
+        &self,
+        batch: &mut [(&mut Sequence, &[u32])],
+        ids: &[u32],
+        starts: &[usize],
+        lens: &[usize],
+        request: LogitsRequest,
+    ) -> Result<Vec<f32>> {
+        let mut x = self.embed.embedding_host(ids)?;
+        let rows = Rows { starts, lens };
+        for (l, layer) in self.layers.iter().enumerate() {
+            let mut caches = layer_caches(batch, l);
+            layer.forward_host(&mut x, &self.rope, &rows, &mut caches)?;
+        }
+        let hidden = self.config.hidden_size;
+        if request == LogitsRequest::Last {
+            // Keep each sequence's last row.
+            let mut last = 0;
+            let mut kept = Vec::with_capacity(lens.len() * hidden);
+            for &n in lens {
+                last += n;
+                kept.extend_from_slice(&x[(last - 1) * hidden..last * hidden]);
+            }
+            x = kept;
+        }
+        self.lm_head.forward_host(&self.norm.forward_host(&x)?)
     }
 
     /// Checks one sequence's request before anything runs.

@@ -1,19 +1,7 @@
 use super::*;
+use crate::test_noise::noise;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
-
-/// Deterministic pseudo-random numbers (xorshift) in [-1, 1).
-fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
 
 /// Random GGML bytes: f16 scales (one block with scale 0), Q4_1 mins, and values covering
 /// the whole range (including -128 for Q8_0).

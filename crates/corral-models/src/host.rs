@@ -1,0 +1,439 @@
+//! The few-token path on plain f32 buffers: when every sequence of a batch brings at most
+//! [`crate::layers::DIRECT_ATTENTION_TOKENS`] new tokens (decode steps) and the model runs in
+//! f32 on the CPU, each layer runs on `Vec<f32>` activations `[tokens, features]` without
+//! candle tensors. For such steps the arithmetic is small and a tensor op's fixed cost (an
+//! allocation, a dispatch, for some ops a thread-pool round trip) is not: a layer costs
+//! about twenty of them. Here a layer is its matmuls (corral's kernels), one parallel region
+//! for the attention of every sequence, and plain loops for the rest — the same operations,
+//! rounded the same way, as the tensor path's candle ops (RMSNorm, SiLU, residual adds).
+//!
+//! Results of one sequence do not depend on what else is in the batch: every row is computed
+//! by the same operations in the same order whatever the batch (tested).
+
+use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
+
+use crate::error::{ModelError, Result};
+use crate::kv_cache::LayerCache;
+use crate::layers::{simd_kernel, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
+use crate::mixtral::{top_k_renormalized, SparseMoe};
+use crate::quant::QuantMatrix;
+
+/// Where a batch's sequences start (cached positions) and how many new rows each brings, in
+/// the order their rows are stacked.
+pub(crate) struct Rows<'a> {
+    pub starts: &'a [usize],
+    pub lens: &'a [usize],
+}
+
+impl Rows<'_> {
+    fn total(&self) -> usize {
+        self.lens.iter().sum()
+    }
+
+    /// `(sequence, position)` of every stacked row.
+    fn positions(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::with_capacity(self.total());
+        for (i, (&start, &n)) in self.starts.iter().zip(self.lens).enumerate() {
+            out.extend((start..start + n).map(|p| (i, p)));
+        }
+        out
+    }
+}
+
+impl Linear {
+    /// `x · Wᵢᵀ` for each map, `x` being `[tokens, in]`: one parallel region when all maps
+    /// use corral's kernels, candle's matmul otherwise.
+    pub(crate) fn forward_host_many(maps: &[&Linear], x: &[f32]) -> Result<Vec<Vec<f32>>> {
+        if let Some(mats) = Linear::simd_matrices(maps) {
+            return QuantMatrix::matmul_many(&mats, x, simd_kernel());
+        }
+        maps.iter()
+            .map(|m| {
+                let cols = m.dims().1;
+                let t = Tensor::from_slice(x, (x.len() / cols.max(1), cols), &Device::Cpu)?;
+                Ok(m.forward(&t)?
+                    .to_dtype(DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?)
+            })
+            .collect()
+    }
+
+    /// [`Linear::forward_host_many`] for one map.
+    pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+        Self::forward_host_many(&[self], x)?
+            .pop()
+            .ok_or_else(|| ModelError::InvalidRequest("no output".into()))
+    }
+
+    /// Rows `ids` of the matrix (a token embedding) as f32.
+    pub(crate) fn embedding_host(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        match self {
+            Linear::Simd(m) => m.dequantize_rows(ids),
+            _ => {
+                let ids = Tensor::new(ids, &Device::Cpu)?;
+                Ok(self
+                    .embedding(&ids, DType::F32)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?)
+            }
+        }
+    }
+}
+
+impl RmsNorm {
+    /// Normalizes each row of `x`, as candle's CPU kernel does: `v / sqrt(Σv²/n + eps) · w`
+    /// with the squares summed in order.
+    pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let w = self
+            .weight_f32()
+            .ok_or_else(|| ModelError::InvalidRequest("RMSNorm weight not in f32".into()))?;
+        let n = w.len();
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks_exact(n) {
+            let sum2: f32 = row.iter().map(|&v| v * v).sum();
+            let m = (sum2 / n as f32 + self.eps()).sqrt();
+            out.extend(row.iter().zip(w).map(|(&v, &a)| v / m * a));
+        }
+        Ok(out)
+    }
+}
+
+impl Attention {
+    /// Self-attention of the stacked rows `x` (`[tokens, hidden]`, after the norm), each
+    /// sequence against its own cache, which receives the new keys and values.
+    pub(crate) fn forward_host(
+        &self,
+        x: &[f32],
+        rope: &RotaryEmbedding,
+        rows: &Rows<'_>,
+        caches: &mut [&mut LayerCache],
+    ) -> Result<Vec<f32>> {
+        let (heads, kv_heads, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let [mut q, mut k, v]: [Vec<f32>; 3] =
+            Linear::forward_host_many(&[&self.q, &self.k, &self.v], x)?
+                .try_into()
+                .map_err(|_| ModelError::InvalidRequest("q/k/v projection count".into()))?;
+        let positions = rows.positions();
+        for (r, &(_, p)) in positions.iter().enumerate() {
+            for row in q[r * heads * d..(r + 1) * heads * d].chunks_exact_mut(d) {
+                rope.rotate(row, p)?;
+            }
+            for row in k[r * kv_heads * d..(r + 1) * kv_heads * d].chunks_exact_mut(d) {
+                rope.rotate(row, p)?;
+            }
+        }
+        let mut first = 0;
+        for (cache, &n) in caches.iter_mut().zip(rows.lens) {
+            let span = first * kv_heads * d..(first + n) * kv_heads * d;
+            cache.append_rows(&k[span.clone()], &v[span], n, kv_heads, d)?;
+            first += n;
+        }
+        let views = caches
+            .iter()
+            .map(|c| {
+                let (k, v) = c.host_rows().ok_or_else(|| {
+                    ModelError::InvalidRequest("KV cache is not a host buffer".into())
+                })?;
+                Ok(KvView {
+                    k,
+                    v,
+                    head_stride: d,
+                    position_stride: kv_heads * d,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let repeat = heads / kv_heads;
+        let scale = (1.0 / (d as f64).sqrt()) as f32;
+        let mut out = vec![0f32; positions.len() * heads * d];
+        // One output row per (token, head) of every sequence: one parallel region per layer.
+        out.par_chunks_mut(d)
+            .enumerate()
+            .for_each_init(Vec::new, |weights, (index, out_row)| {
+                let (r, h) = (index / heads, index % heads);
+                let (seq, p) = positions[r];
+                let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
+                let query = &q[(r * heads + h) * d..][..d];
+                attend_row(
+                    query,
+                    &views[seq],
+                    h / repeat,
+                    keys,
+                    scale,
+                    weights,
+                    out_row,
+                );
+            });
+        self.o.forward_host(&out)
+    }
+}
+
+/// One sequence's cached keys and values as f32 slices: key `j` of KV head `g` starts at
+/// `j · position_stride + g · head_stride` (of `k`, and likewise of `v`).
+pub(crate) struct KvView<'a> {
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub head_stride: usize,
+    pub position_stride: usize,
+}
+
+/// `softmax(q·Kᵀ·scale)·V` of one query over keys `keys` of KV head `g`, into `out`
+/// (`weights` is scratch space).
+pub(crate) fn attend_row(
+    query: &[f32],
+    kv: &KvView<'_>,
+    g: usize,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+    weights: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let d = query.len();
+    let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
+    weights.clear();
+    weights.resize(keys.len(), 0.0);
+    // Every key row must lie inside the slices (the SIMD loops read them unchecked).
+    let in_bounds = keys.is_empty() || (at(keys.end - 1) + d <= kv.k.len().min(kv.v.len()));
+    #[cfg(target_arch = "x86_64")]
+    if in_bounds && d.is_multiple_of(LANES) && avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA; every row read is in bounds (checked above).
+        unsafe { x86::attend_row(query, kv, g, keys, scale, weights, out) };
+        return;
+    }
+    assert!(in_bounds, "attention keys past the cache");
+    let mut max = f32::NEG_INFINITY;
+    for (w, j) in weights.iter_mut().zip(keys.clone()) {
+        *w = dot(query, &kv.k[at(j)..at(j) + d]) * scale;
+        max = max.max(*w);
+    }
+    normalize(weights, max);
+    // The output in slices of 16 dimensions, each accumulated over all keys.
+    for (c, slice) in out.chunks_mut(LANES).enumerate() {
+        let mut acc = [0f32; LANES];
+        let width = slice.len();
+        for (j, &w) in keys.clone().zip(weights.iter()) {
+            let value = &kv.v[at(j) + LANES * c..at(j) + LANES * c + width];
+            for (a, &x) in acc.iter_mut().zip(value) {
+                *a += w * x;
+            }
+        }
+        slice.copy_from_slice(&acc[..width]);
+    }
+}
+
+/// Scores to softmax weights, in place (`max` is the largest score).
+fn normalize(weights: &mut [f32], max: f32) {
+    let mut sum = 0f32;
+    for w in weights.iter_mut() {
+        *w = (*w - max).exp();
+        sum += *w;
+    }
+    for w in weights.iter_mut() {
+        *w /= sum;
+    }
+}
+
+/// Whether the CPU has AVX2 and FMA (detected once).
+#[cfg(target_arch = "x86_64")]
+fn avx2_fma() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{normalize, KvView, LANES};
+    use std::arch::x86_64::*;
+
+    /// [`super::attend_row`] with 256-bit registers, for `head_dim` a multiple of 16 and key
+    /// rows checked to be in bounds. `weights` has one slot per key.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn attend_row(
+        query: &[f32],
+        kv: &KvView<'_>,
+        g: usize,
+        keys: std::ops::Range<usize>,
+        scale: f32,
+        weights: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let d = query.len();
+        let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
+        let (q, k, v) = (query.as_ptr(), kv.k.as_ptr(), kv.v.as_ptr());
+        let mut max = f32::NEG_INFINITY;
+        for (w, j) in weights.iter_mut().zip(keys.clone()) {
+            let key = k.add(at(j));
+            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for c in (0..d).step_by(LANES) {
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(c)), _mm256_loadu_ps(key.add(c)), a);
+                b = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(q.add(c + 8)),
+                    _mm256_loadu_ps(key.add(c + 8)),
+                    b,
+                );
+            }
+            let s = _mm256_add_ps(a, b);
+            let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+            *w = _mm_cvtss_f32(s) * scale;
+            max = max.max(*w);
+        }
+        normalize(weights, max);
+        for c in (0..d).step_by(LANES) {
+            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for (&w, j) in weights.iter().zip(keys.clone()) {
+                let value = v.add(at(j) + c);
+                let w = _mm256_set1_ps(w);
+                a = _mm256_fmadd_ps(w, _mm256_loadu_ps(value), a);
+                b = _mm256_fmadd_ps(w, _mm256_loadu_ps(value.add(8)), b);
+            }
+            _mm256_storeu_ps(out.as_mut_ptr().add(c), a);
+            _mm256_storeu_ps(out.as_mut_ptr().add(c + 8), b);
+        }
+    }
+}
+
+/// Lanes of the attention loops (two 256-bit registers).
+const LANES: usize = 16;
+
+/// `a · b` with sixteen independent accumulators, so the compiler vectorizes it into two
+/// independent chains.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        let (x, y): (&[f32; LANES], &[f32; LANES]) = match (x.try_into(), y.try_into()) {
+            (Ok(x), Ok(y)) => (x, y),
+            _ => unreachable!("chunks_exact yields full chunks"),
+        };
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let half: [f32; 8] = std::array::from_fn(|l| acc[l] + acc[l + 8]);
+    half.iter().sum::<f32>() + tail
+}
+
+impl Mlp {
+    /// `down(silu(gate(x)) · up(x))` of `[tokens, hidden]`, SiLU as candle computes it.
+    pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let [gate, up]: [Vec<f32>; 2] = Linear::forward_host_many(&[&self.gate, &self.up], x)?
+            .try_into()
+            .map_err(|_| ModelError::InvalidRequest("gate/up projection count".into()))?;
+        let h: Vec<f32> = gate
+            .iter()
+            .zip(&up)
+            .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
+            .collect();
+        self.down.forward_host(&h)
+    }
+}
+
+impl SparseMoe {
+    /// The mixture of experts on `[tokens, hidden]`: each token through its top experts,
+    /// weighted, every expert once over all of its tokens.
+    pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let hidden = self.router.dims().1;
+        let tokens = x.len() / hidden.max(1);
+        let logits = self.router.forward_host(x)?;
+        let experts = self.experts.len();
+        let mut per_expert: Vec<(Vec<usize>, Vec<f32>)> = vec![(vec![], vec![]); experts];
+        for (t, row) in logits.chunks_exact(experts).enumerate() {
+            for (e, w) in top_k_renormalized(&softmax(row), self.top_k) {
+                per_expert[e].0.push(t);
+                per_expert[e].1.push(w);
+            }
+        }
+        let mut out = vec![0f32; tokens * hidden];
+        for (expert, (chosen, weights)) in self.experts.iter().zip(per_expert) {
+            if chosen.is_empty() {
+                continue;
+            }
+            let input: Vec<f32> = chosen
+                .iter()
+                .flat_map(|&t| x[t * hidden..(t + 1) * hidden].iter().copied())
+                .collect();
+            let y = expert.forward_host(&input)?;
+            for ((&t, &w), row) in chosen.iter().zip(&weights).zip(y.chunks_exact(hidden)) {
+                for (o, &v) in out[t * hidden..(t + 1) * hidden].iter_mut().zip(row) {
+                    *o += v * w;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Softmax of one row (max subtracted first).
+fn softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    e.iter().map(|&v| v / sum).collect()
+}
+
+/// `x += y`, elementwise.
+pub(crate) fn add_in_place(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_noise::noise;
+
+    /// The attention row (SIMD where the CPU has it, and the portable loops for a head size
+    /// that is not a multiple of 16) against a plain f64 computation.
+    #[test]
+    fn attention_row_matches_f64() {
+        for (d, heads, keys) in [(64, 3, 37), (24, 2, 9), (128, 1, 1)] {
+            let positions = keys + 5;
+            let k = noise(positions * heads * d, 1);
+            let v = noise(positions * heads * d, 2);
+            let kv = KvView {
+                k: &k,
+                v: &v,
+                head_stride: d,
+                position_stride: heads * d,
+            };
+            let query = noise(d, 3);
+            let (g, range) = (heads - 1, 3..3 + keys);
+            let scale = 0.125f32;
+            let mut out = vec![0f32; d];
+            attend_row(&query, &kv, g, range.clone(), scale, &mut vec![], &mut out);
+            let at = |j: usize| j * heads * d + g * d;
+            let scores: Vec<f64> = range
+                .clone()
+                .map(|j| {
+                    let s: f64 = (0..d).map(|c| query[c] as f64 * k[at(j) + c] as f64).sum();
+                    s * scale as f64
+                })
+                .collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for c in 0..d {
+                let expected: f64 = range
+                    .clone()
+                    .zip(&e)
+                    .map(|(j, w)| w / sum * v[at(j) + c] as f64)
+                    .sum();
+                assert!(
+                    (out[c] as f64 - expected).abs() < 1e-5,
+                    "d {d}, dim {c}: {} vs {expected}",
+                    out[c]
+                );
+            }
+        }
+    }
+}
