@@ -70,6 +70,26 @@ pub(super) fn group_tile<const T: usize>(
     }
 }
 
+/// Quantizes one block of 32 activations into `q`: returns the scale `max|x|/127` and `Σ q`.
+pub(super) fn quantize_block(kernel: Kernel, x: &[f32], q: &mut [i8]) -> (f32, i32) {
+    debug_assert!(x.len() == BLOCK && q.len() == BLOCK);
+    #[cfg(target_arch = "x86_64")]
+    if kernel != Kernel::Scalar && x.len() == BLOCK && q.len() == BLOCK {
+        // SAFETY: `matmul_many` checked the CPU's features; both blocks hold 32 values.
+        return unsafe { x86::quantize_block(x, q) };
+    }
+    let _ = kernel;
+    let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let d = amax / 127.0;
+    let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+    let mut sum = 0;
+    for (q, &v) in q.iter_mut().zip(x) {
+        *q = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i8;
+        sum += *q as i32;
+    }
+    (d, sum)
+}
+
 /// Portable reference for one token: per block, the exact integer sum `Σ q·p`, then
 /// `acc = (d·s)·sum + acc` and `offset = m·(s·Σp) + offset` (both fused), result
 /// `acc + offset` (just `acc` for Q8_0).
@@ -161,6 +181,42 @@ mod x86 {
             _mm256_storeu_ps(out.as_mut_ptr(), v);
             out
         })
+    }
+
+    /// [`super::quantize_block`] with AVX2: the same maximum, products and rounding (half to
+    /// even); the conversions saturate where the scalar code clamps (|x/s| ≤ 127 anyway).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn quantize_block(x: &[f32], q: &mut [i8]) -> (f32, i32) {
+        let p = x.as_ptr();
+        let v: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(p.add(8 * i)));
+        let sign = _mm256_set1_ps(-0.0);
+        let abs = |v: __m256| _mm256_andnot_ps(sign, v);
+        let m = _mm256_max_ps(
+            _mm256_max_ps(abs(v[0]), abs(v[1])),
+            _mm256_max_ps(abs(v[2]), abs(v[3])),
+        );
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+        let d = _mm_cvtss_f32(m) / 127.0;
+        let inv = _mm256_set1_ps(if d > 0.0 { 1.0 / d } else { 0.0 });
+        let i: [__m256i; 4] = std::array::from_fn(|k| {
+            _mm256_cvtps_epi32(_mm256_round_ps::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(_mm256_mul_ps(v[k], inv)))
+        });
+        // Σ q from the 32-bit values, then pack 32 → 16 → 8 bits (packs work per 128-bit
+        // lane, so a final permutation restores the order).
+        let s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+        let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        let w01 = _mm256_packs_epi32(i[0], i[1]);
+        let w23 = _mm256_packs_epi32(i[2], i[3]);
+        let b = _mm256_packs_epi16(w01, w23);
+        let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, b);
+        (d, _mm_cvtsi128_si32(s))
     }
 
     /// Q4_0 / Q4_1 with `vpdpbusd` (unsigned 4-bit weights × signed activations).

@@ -263,7 +263,7 @@ impl QuantMatrix {
             )));
         }
         let tokens = x.len() / cols;
-        let acts = Q8Activations::quantize(x, cols);
+        let acts = Q8Activations::quantize(x, cols, kernel);
         // Tasks are runs of groups of one matrix, each producing `[tokens, groups · ROWS]`.
         let total_groups: usize = mats.iter().map(|m| m.rows.div_ceil(ROWS)).sum();
         let per_task = (total_groups / (4 * rayon::current_num_threads()).max(1)).clamp(2, 32);
@@ -368,33 +368,45 @@ pub(crate) struct ActRef<'a> {
 }
 
 impl Q8Activations {
-    fn quantize(x: &[f32], cols: usize) -> Self {
+    /// Quantizes each block of 32: `s = max|x|/127`, `p = round_half_even(x/s)` (multiplying
+    /// by `1/s`). Rows run in parallel when there are many (prefill).
+    fn quantize(x: &[f32], cols: usize, kernel: Kernel) -> Self {
         let blocks = x.len() / BLOCK;
-        let mut scale = Vec::with_capacity(blocks);
-        let mut sum = Vec::with_capacity(blocks);
-        let mut qsum = Vec::with_capacity(blocks);
-        let mut q = Vec::with_capacity(x.len());
-        for block in x.chunks_exact(BLOCK) {
-            let amax = block.iter().fold(0f32, |a, v| a.max(v.abs()));
-            let d = amax / 127.0;
-            let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let mut s = 0i32;
-            for &v in block {
-                let p = (v * inv).round().clamp(-127.0, 127.0) as i8;
-                s += p as i32;
-                q.push(p);
-            }
-            scale.push(d);
-            sum.push(d * s as f32);
-            qsum.push(s);
-        }
-        Self {
+        let mut out = Self {
             cols,
-            scale,
-            sum,
-            qsum,
-            q,
+            scale: vec![0.0; blocks],
+            sum: vec![0.0; blocks],
+            qsum: vec![0; blocks],
+            q: vec![0; x.len()],
+        };
+        let bpr = cols / BLOCK;
+        let rows = x.len() / cols.max(1);
+        let quantize_row = |(((x, q), (scale, sum)), qsum): (
+            ((&[f32], &mut [i8]), (&mut [f32], &mut [f32])),
+            &mut [i32],
+        )| {
+            for (b, (x, q)) in x
+                .chunks_exact(BLOCK)
+                .zip(q.chunks_exact_mut(BLOCK))
+                .enumerate()
+            {
+                let (d, s) = kernels::quantize_block(kernel, x, q);
+                scale[b] = d;
+                sum[b] = d * s as f32;
+                qsum[b] = s;
+            }
+        };
+        let parts = x
+            .chunks(cols)
+            .zip(out.q.chunks_mut(cols))
+            .zip(out.scale.chunks_mut(bpr).zip(out.sum.chunks_mut(bpr)))
+            .zip(out.qsum.chunks_mut(bpr));
+        if rows >= 32 {
+            parts.par_bridge().for_each(quantize_row);
+        } else {
+            parts.for_each(quantize_row);
         }
+        out
     }
 
     fn row(&self, t: usize) -> ActRef<'_> {
