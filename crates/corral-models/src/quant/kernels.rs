@@ -229,13 +229,18 @@ mod x86 {
         let mut offset = [_mm256_setzero_ps(); T];
         for b in 0..x[0].scale.len() {
             let values = group.values.as_ptr().add(b * ROWS * 16);
+            // Two independent chains per token (low and high nibbles), added at the end.
             let mut isum = [_mm256_setzero_si256(); T];
+            let mut isum_hi = [_mm256_setzero_si256(); T];
             for k in 0..4 {
                 let (lo, hi) = nibbles(values, k);
                 for t in 0..T {
                     isum[t] = _mm256_dpbusd_epi32(isum[t], lo, broadcast(&x[t], b, k));
-                    isum[t] = _mm256_dpbusd_epi32(isum[t], hi, broadcast(&x[t], b, k + 4));
+                    isum_hi[t] = _mm256_dpbusd_epi32(isum_hi[t], hi, broadcast(&x[t], b, k + 4));
                 }
+            }
+            for t in 0..T {
+                isum[t] = _mm256_add_epi32(isum[t], isum_hi[t]);
             }
             finish_block!(group, x, b, isum, acc, offset);
         }
