@@ -13,12 +13,15 @@ pub enum Kernel {
     Avx2,
     /// x86-64 AVX-512 VNNI (256-bit, with AVX-512 VL) + FMA + F16C.
     Avx512Vnni,
+    /// [`Kernel::Avx512Vnni`] plus AVX-512 F and BW: two groups (16 rows) at once in 512-bit
+    /// registers.
+    Avx512,
 }
 
 impl Kernel {
     /// The fastest kernel this CPU supports.
     pub fn detect() -> Self {
-        [Kernel::Avx512Vnni, Kernel::Avx2]
+        [Kernel::Avx512, Kernel::Avx512Vnni, Kernel::Avx2]
             .into_iter()
             .find(|k| k.is_supported())
             .unwrap_or(Kernel::Scalar)
@@ -40,6 +43,12 @@ impl Kernel {
                     && is_x86_feature_detected!("avx512vnni")
                     && is_x86_feature_detected!("avx512vl")
             }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => {
+                Kernel::Avx512Vnni.is_supported()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+            }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
@@ -59,15 +68,39 @@ pub(super) fn group_tile<const T: usize>(
         // SAFETY (all): `matmul_many` checked that the CPU supports the kernel's features,
         // and the slices have the lengths asserted above.
         #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx512Vnni, BlockFormat::Q8_0) => unsafe { x86::q8_vnni(group, x) },
+        (Kernel::Avx512Vnni | Kernel::Avx512, BlockFormat::Q8_0) => unsafe { x86::q8_vnni(group, x) },
         #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx512Vnni, _) => unsafe { x86::q4_vnni(group, x) },
+        (Kernel::Avx512Vnni | Kernel::Avx512, _) => unsafe { x86::q4_vnni(group, x) },
         #[cfg(target_arch = "x86_64")]
         (Kernel::Avx2, BlockFormat::Q8_0) => unsafe { x86::q8_avx2(group, x) },
         #[cfg(target_arch = "x86_64")]
         (Kernel::Avx2, _) => unsafe { x86::q4_avx2(group, x) },
         _ => std::array::from_fn(|t| group_scalar(group, &x[t])),
     }
+}
+
+/// `[token][group][row]` dot products of two groups of the same matrix with `T` tokens: with
+/// [`Kernel::Avx512`] in one pass of 512-bit registers, otherwise one group after the other.
+pub(super) fn pair_tile<const T: usize>(
+    kernel: Kernel,
+    groups: [&GroupRef<'_>; 2],
+    x: &[ActRef<'_>; T],
+) -> [[[f32; ROWS]; 2]; T] {
+    let [a, b] = groups;
+    debug_assert!(a.format == b.format && a.values.len() == b.values.len());
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512 && a.values.len() == b.values.len() && a.format == b.format {
+        debug_assert!(x.iter().all(|t| t.q.len() == BLOCK * t.scale.len()));
+        debug_assert!(a.scale.len() == x[0].scale.len() * ROWS);
+        // SAFETY: `matmul_many` checked the CPU's features; both groups have the lengths
+        // of a group of this matrix (asserted in debug builds).
+        return match a.format {
+            BlockFormat::Q8_0 => unsafe { x86::q8_vnni512(a, b, x) },
+            _ => unsafe { x86::q4_vnni512(a, b, x) },
+        };
+    }
+    let (ya, yb) = (group_tile(kernel, a, x), group_tile(kernel, b, x));
+    std::array::from_fn(|t| [ya[t], yb[t]])
 }
 
 /// Quantizes one block of 32 activations into `q`: returns the scale `max|x|/127` and `Σ q`.
@@ -271,6 +304,125 @@ mod x86 {
             finish_block!(group, x, b, isum, acc, offset);
         }
         results(group.format, acc, offset)
+    }
+
+    /// Two groups' f16 values of block `b` (scales or mins) as 16 f32 lanes.
+    #[inline(always)]
+    unsafe fn halves512(a: &[u16], b: &[u16], block: usize) -> __m512 {
+        let lo = _mm_loadu_si128(a.as_ptr().add(block * ROWS) as *const __m128i);
+        let hi = _mm_loadu_si128(b.as_ptr().add(block * ROWS) as *const __m128i);
+        _mm512_cvtph_ps(_mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi))
+    }
+
+    /// 32 bytes of each of two groups, side by side.
+    #[inline(always)]
+    unsafe fn load_pair(a: *const u8, b: *const u8) -> __m512i {
+        let lo = _mm256_loadu_si256(a as *const __m256i);
+        let hi = _mm256_loadu_si256(b as *const __m256i);
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+
+    /// The per-block float steps of the two-group kernels (see `group_scalar`).
+    macro_rules! finish_block512 {
+        ($groups:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr) => {{
+            let ([ga, gb], x, b) = ($groups, $x, $b);
+            let d = halves512(ga.scale, gb.scale, b);
+            let m = match ga.format {
+                BlockFormat::Q4_0 => Some(_mm512_mul_ps(d, _mm512_set1_ps(-8.0))),
+                BlockFormat::Q4_1 => Some(halves512(ga.min, gb.min, b)),
+                BlockFormat::Q8_0 => None,
+            };
+            for t in 0..T {
+                let ds = _mm512_mul_ps(d, _mm512_set1_ps(x[t].scale[b]));
+                $acc[t] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps($isum[t]), $acc[t]);
+                if let Some(m) = m {
+                    $offset[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(x[t].sum[b]), $offset[t]);
+                }
+            }
+        }};
+    }
+
+    /// `[token][group][row]` results of the two-group accumulators.
+    #[inline(always)]
+    unsafe fn results512<const T: usize>(
+        format: BlockFormat,
+        acc: [__m512; T],
+        offset: [__m512; T],
+    ) -> [[[f32; ROWS]; 2]; T] {
+        std::array::from_fn(|t| {
+            let v = match format {
+                BlockFormat::Q8_0 => acc[t],
+                _ => _mm512_add_ps(acc[t], offset[t]),
+            };
+            let mut out = [[0f32; ROWS]; 2];
+            _mm512_storeu_ps(out.as_mut_ptr() as *mut f32, v);
+            out
+        })
+    }
+
+    /// [`q4_vnni`] for two groups at once in 512-bit registers.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn q4_vnni512<const T: usize>(
+        a: &GroupRef<'_>,
+        b: &GroupRef<'_>,
+        x: &[ActRef<'_>; T],
+    ) -> [[[f32; ROWS]; 2]; T] {
+        let mask = _mm512_set1_epi8(0x0f);
+        let mut acc = [_mm512_setzero_ps(); T];
+        let mut offset = [_mm512_setzero_ps(); T];
+        for blk in 0..x[0].scale.len() {
+            let (va, vb) = (
+                a.values.as_ptr().add(blk * ROWS * 16),
+                b.values.as_ptr().add(blk * ROWS * 16),
+            );
+            let mut isum = [_mm512_setzero_si512(); T];
+            let mut isum_hi = [_mm512_setzero_si512(); T];
+            for k in 0..4 {
+                let raw = load_pair(va.add(32 * k), vb.add(32 * k));
+                let lo = _mm512_and_si512(raw, mask);
+                let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(raw), mask);
+                for t in 0..T {
+                    let q = x[t].q.as_ptr().add(blk * BLOCK) as *const i32;
+                    let (plo, phi) = (q.add(k).read_unaligned(), q.add(k + 4).read_unaligned());
+                    isum[t] = _mm512_dpbusd_epi32(isum[t], lo, _mm512_set1_epi32(plo));
+                    isum_hi[t] = _mm512_dpbusd_epi32(isum_hi[t], hi, _mm512_set1_epi32(phi));
+                }
+            }
+            for t in 0..T {
+                isum[t] = _mm512_add_epi32(isum[t], isum_hi[t]);
+            }
+            finish_block512!([a, b], x, blk, isum, acc, offset);
+        }
+        results512(a.format, acc, offset)
+    }
+
+    /// [`q8_vnni`] for two groups at once in 512-bit registers.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn q8_vnni512<const T: usize>(
+        a: &GroupRef<'_>,
+        b: &GroupRef<'_>,
+        x: &[ActRef<'_>; T],
+    ) -> [[[f32; ROWS]; 2]; T] {
+        let mut acc = [_mm512_setzero_ps(); T];
+        let mut offset = [_mm512_setzero_ps(); T];
+        let flip = _mm512_set1_epi8(-128);
+        for blk in 0..x[0].scale.len() {
+            let (va, vb) = (
+                a.values.as_ptr().add(blk * ROWS * 32),
+                b.values.as_ptr().add(blk * ROWS * 32),
+            );
+            let mut isum: [__m512i; T] =
+                std::array::from_fn(|t| _mm512_set1_epi32(-128 * x[t].qsum[blk]));
+            for c in 0..8 {
+                let w = _mm512_xor_si512(load_pair(va.add(32 * c), vb.add(32 * c)), flip);
+                for t in 0..T {
+                    let q = x[t].q.as_ptr().add(blk * BLOCK + 4 * c) as *const i32;
+                    isum[t] = _mm512_dpbusd_epi32(isum[t], w, _mm512_set1_epi32(q.read_unaligned()));
+                }
+            }
+            finish_block512!([a, b], x, blk, isum, acc, offset);
+        }
+        results512(a.format, acc, offset)
     }
 
     /// Q4_0 / Q4_1 with AVX2: `vpmaddubsw` pairs (≤ 2·15·127) summed in 16 bits over the 8

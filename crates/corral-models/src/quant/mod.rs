@@ -307,30 +307,58 @@ impl QuantMatrix {
     ) -> Vec<f32> {
         let width = range.len() * ROWS;
         let mut part = vec![0f32; tokens * width];
-        for g in range.clone() {
-            let group = self.group(g);
+        let mut g = range.start;
+        while g < range.end {
             let column = (g - range.start) * ROWS;
-            let mut write = |t: usize, y: &[f32; ROWS]| {
+            let mut write = |t: usize, ys: &[[f32; ROWS]]| {
                 let at = t * width + column;
-                part[at..at + ROWS].copy_from_slice(y);
+                part[at..at + ys.len() * ROWS].copy_from_slice(ys.as_flattened());
             };
-            let mut t = 0;
-            while t < tokens {
-                if t + TILE <= tokens {
-                    let ys = kernels::group_tile(kernel, &group, &acts.rows::<TILE>(t));
-                    for (k, y) in ys.iter().enumerate() {
-                        write(t + k, y);
-                    }
-                    t += TILE;
-                } else {
-                    // Leftover tokens go one at a time.
-                    let [y] = kernels::group_tile(kernel, &group, &acts.rows::<1>(t));
-                    write(t, &y);
-                    t += 1;
-                }
+            let (first, second) = (self.group(g), self.group((g + 1).min(range.end - 1)));
+            if kernel == Kernel::Avx512 && g + 1 < range.end {
+                // Two groups at once in 512-bit registers.
+                each_tile(
+                    tokens,
+                    acts,
+                    |x| kernels::pair_tile(kernel, [&first, &second], x),
+                    |x| kernels::pair_tile(kernel, [&first, &second], x),
+                    |t, ys| write(t, ys),
+                );
+                g += 2;
+            } else {
+                each_tile(
+                    tokens,
+                    acts,
+                    |x| kernels::group_tile(kernel, &first, x).map(|y| [y]),
+                    |x| kernels::group_tile(kernel, &first, x).map(|y| [y]),
+                    |t, ys| write(t, ys),
+                );
+                g += 1;
             }
         }
         part
+    }
+}
+
+/// Runs a kernel over every token, [`TILE`] tokens at a time and the leftovers one at a time,
+/// and hands each token's `N` groups of row results to `write`.
+fn each_tile<const N: usize>(
+    tokens: usize,
+    acts: &Q8Activations,
+    mut tile: impl FnMut(&[ActRef<'_>; TILE]) -> [[[f32; ROWS]; N]; TILE],
+    mut single: impl FnMut(&[ActRef<'_>; 1]) -> [[[f32; ROWS]; N]; 1],
+    mut write: impl FnMut(usize, &[[f32; ROWS]; N]),
+) {
+    let mut t = 0;
+    while t + TILE <= tokens {
+        for (k, ys) in tile(&acts.rows::<TILE>(t)).iter().enumerate() {
+            write(t + k, ys);
+        }
+        t += TILE;
+    }
+    for t in t..tokens {
+        let [ys] = single(&acts.rows::<1>(t));
+        write(t, &ys);
     }
 }
 

@@ -59,7 +59,7 @@ fn simd_kernels_are_bit_identical_to_scalar() {
             let mut x = noise(tokens * cols, 11 + tokens as u64);
             x[..32].iter_mut().for_each(|v| *v = 0.0); // an all-zero activation block
             let reference = w.matmul(&x, Kernel::Scalar).unwrap();
-            for kernel in [Kernel::Avx2, Kernel::Avx512Vnni] {
+            for kernel in [Kernel::Avx2, Kernel::Avx512Vnni, Kernel::Avx512] {
                 if !kernel.is_supported() {
                     eprintln!("{kernel:?} not supported on this CPU: not compared");
                     continue;
