@@ -85,7 +85,11 @@ fn f16_bits(x: f32) -> [u8; 2] {
 }
 
 /// A random `[rows, cols]` matrix (or `[experts, rows, cols]`) in `dtype`.
-fn random_matrix(noise: &mut Noise, dtype: GgmlDType, dims: &[usize]) -> candle_core::Result<QTensor> {
+fn random_matrix(
+    noise: &mut Noise,
+    dtype: GgmlDType,
+    dims: &[usize],
+) -> candle_core::Result<QTensor> {
     let elems: usize = dims.iter().product();
     let blocks = elems / dtype.block_size();
     let block_bytes = dtype.type_size();
@@ -125,23 +129,47 @@ fn run(shape: &Shape, dtype: GgmlDType, out: &str, layers: usize) -> candle_core
     for l in 0..layers {
         let mut put = |name: &str, t: QTensor| tensors.push((format!("blk.{l}.{name}.weight"), t));
         put("attn_norm", f32_vector(s.hidden, 1.0)?);
-        put("attn_q", random_matrix(&mut noise, dtype, &[s.hidden, s.hidden])?);
+        put(
+            "attn_q",
+            random_matrix(&mut noise, dtype, &[s.hidden, s.hidden])?,
+        );
         let kv = s.kv_heads * head_dim;
         put("attn_k", random_matrix(&mut noise, dtype, &[kv, s.hidden])?);
         put("attn_v", random_matrix(&mut noise, dtype, &[kv, s.hidden])?);
-        put("attn_output", random_matrix(&mut noise, dtype, &[s.hidden, s.hidden])?);
+        put(
+            "attn_output",
+            random_matrix(&mut noise, dtype, &[s.hidden, s.hidden])?,
+        );
         put("ffn_norm", f32_vector(s.hidden, 1.0)?);
         if s.experts == 0 {
-            put("ffn_gate", random_matrix(&mut noise, dtype, &[s.ffn, s.hidden])?);
-            put("ffn_up", random_matrix(&mut noise, dtype, &[s.ffn, s.hidden])?);
-            put("ffn_down", random_matrix(&mut noise, dtype, &[s.hidden, s.ffn])?);
+            put(
+                "ffn_gate",
+                random_matrix(&mut noise, dtype, &[s.ffn, s.hidden])?,
+            );
+            put(
+                "ffn_up",
+                random_matrix(&mut noise, dtype, &[s.ffn, s.hidden])?,
+            );
+            put(
+                "ffn_down",
+                random_matrix(&mut noise, dtype, &[s.hidden, s.ffn])?,
+            );
         } else {
             let router = Tensor::randn(0f32, 0.02, (s.experts, s.hidden), &Device::Cpu)?;
             put("ffn_gate_inp", QTensor::quantize(&router, GgmlDType::F32)?);
             let e = s.experts;
-            put("ffn_gate_exps", random_matrix(&mut noise, dtype, &[e, s.ffn, s.hidden])?);
-            put("ffn_up_exps", random_matrix(&mut noise, dtype, &[e, s.ffn, s.hidden])?);
-            put("ffn_down_exps", random_matrix(&mut noise, dtype, &[e, s.hidden, s.ffn])?);
+            put(
+                "ffn_gate_exps",
+                random_matrix(&mut noise, dtype, &[e, s.ffn, s.hidden])?,
+            );
+            put(
+                "ffn_up_exps",
+                random_matrix(&mut noise, dtype, &[e, s.ffn, s.hidden])?,
+            );
+            put(
+                "ffn_down_exps",
+                random_matrix(&mut noise, dtype, &[e, s.hidden, s.ffn])?,
+            );
         }
     }
     tensors.push(("output_norm.weight".into(), f32_vector(s.hidden, 1.0)?));
