@@ -399,42 +399,32 @@ impl Q8Activations {
     /// Quantizes each block of 32: `s = max|x|/127`, `p = round_half_even(x/s)` (multiplying
     /// by `1/s`). Rows run in parallel when there are many (prefill).
     fn quantize(x: &[f32], cols: usize, kernel: Kernel) -> Self {
-        let blocks = x.len() / BLOCK;
-        let mut out = Self {
-            cols,
-            scale: vec![0.0; blocks],
-            sum: vec![0.0; blocks],
-            qsum: vec![0; blocks],
-            q: vec![0; x.len()],
-        };
-        let bpr = cols / BLOCK;
-        let rows = x.len() / cols.max(1);
-        let quantize_row = |(((x, q), (scale, sum)), qsum): (
-            ((&[f32], &mut [i8]), (&mut [f32], &mut [f32])),
-            &mut [i32],
-        )| {
-            for (b, (x, q)) in x
-                .chunks_exact(BLOCK)
-                .zip(q.chunks_exact_mut(BLOCK))
-                .enumerate()
-            {
-                let (d, s) = kernels::quantize_block(kernel, x, q);
-                scale[b] = d;
-                sum[b] = d * s as f32;
-                qsum[b] = s;
+        let mut q = vec![0i8; x.len()];
+        // (scale, Σp) per block.
+        let mut blocks = vec![(0f32, 0i32); x.len() / BLOCK];
+        type Row<'a> = ((&'a [f32], &'a mut [i8]), &'a mut [(f32, i32)]);
+        let quantize_row = |((x, q), blocks): Row<'_>| {
+            let parts = x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK));
+            for (block, (x, q)) in blocks.iter_mut().zip(parts) {
+                *block = kernels::quantize_block(kernel, x, q);
             }
         };
-        let parts = x
-            .chunks(cols)
-            .zip(out.q.chunks_mut(cols))
-            .zip(out.scale.chunks_mut(bpr).zip(out.sum.chunks_mut(bpr)))
-            .zip(out.qsum.chunks_mut(bpr));
-        if rows >= 32 {
-            parts.par_bridge().for_each(quantize_row);
+        let rows = x
+            .chunks(cols.max(1))
+            .zip(q.chunks_mut(cols.max(1)))
+            .zip(blocks.chunks_mut((cols / BLOCK).max(1)));
+        if x.len() / cols.max(1) >= 32 {
+            rows.par_bridge().for_each(quantize_row);
         } else {
-            parts.for_each(quantize_row);
+            rows.for_each(quantize_row);
         }
-        out
+        Self {
+            cols,
+            scale: blocks.iter().map(|b| b.0).collect(),
+            sum: blocks.iter().map(|&(d, s)| d * s as f32).collect(),
+            qsum: blocks.iter().map(|b| b.1).collect(),
+            q,
+        }
     }
 
     fn row(&self, t: usize) -> ActRef<'_> {
