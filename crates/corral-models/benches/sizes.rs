@@ -130,10 +130,10 @@ fn main() {
         std::process::exit(2);
     }
     let threads = rayon::current_num_threads();
-    let bytes = weight_bytes_per_token(&args.model);
     let t = Instant::now();
     let model = corral_models::load(&args.model, &LoadOptions::default()).expect("load model");
     let load_s = t.elapsed().as_secs_f64();
+    let bytes = weight_bytes_per_token(&args.model);
     let (rss, peak) = resident_gib();
     let vocab = model.vocab_size() as u32;
     let prompt: Vec<u32> = (0..args.prompt as u32)

@@ -5,9 +5,8 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QStorage, QTensor};
 use candle_core::safetensors::MmapedSafetensors;
@@ -242,31 +241,49 @@ impl WeightSource for SafetensorsSource {
     }
 }
 
-/// A GGUF file: parsed metadata and tensor directory, tensors read on demand.
+/// A GGUF file, memory-mapped: parsed metadata and tensor directory; tensors are read from
+/// the mapping when asked for (corral's own kernels repack straight from it, without an
+/// intermediate copy).
 pub struct GgufSource {
     path: PathBuf,
     content: gguf_file::Content,
-    reader: Mutex<BufReader<File>>,
-    /// The last stacked expert tensor read (`*_exps`), so that its experts are sliced out of
-    /// one read instead of one read each.
-    stacked: Mutex<Option<(String, Arc<QTensor>)>>,
+    mmap: memmap2::Mmap,
     device: Device,
     dequantize: bool,
 }
 
+/// The bytes of one matrix in the file (one expert of a stacked expert tensor, or a whole
+/// tensor), with its GGUF name, type and `[rows, cols…]` dims.
+struct RawTensor<'a> {
+    key: String,
+    dtype: GgmlDType,
+    dims: Vec<usize>,
+    bytes: &'a [u8],
+}
+
+impl RawTensor<'_> {
+    fn to_qtensor(&self, device: &Device) -> Result<QTensor> {
+        let storage =
+            QStorage::from_data(std::borrow::Cow::Borrowed(self.bytes), device, self.dtype)?;
+        Ok(QTensor::new(storage, self.dims.clone())?)
+    }
+}
+
 impl GgufSource {
-    /// Opens a GGUF file and reads its header. With `dequantize`, quantized matrices are
-    /// expanded to dense tensors when loaded.
+    /// Opens and maps a GGUF file and reads its header. With `dequantize`, quantized
+    /// matrices are expanded to dense tensors when loaded.
     pub fn open(path: &Path, device: &Device, dequantize: bool) -> Result<Self> {
         let file = File::open(path).map_err(|e| ModelError::io(path, e))?;
-        let mut reader = BufReader::new(file);
-        let content = gguf_file::Content::read(&mut reader)
+        // SAFETY: the mapping is read-only and private to this source; as with every
+        // memory-mapped model loader, the file must not be truncated while it is loaded.
+        let mmap = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+            .map_err(|e| ModelError::io(path, e))?;
+        let content = gguf_file::Content::read(&mut std::io::Cursor::new(&mmap[..]))
             .map_err(|e| ModelError::InvalidConfig(format!("{}: {e}", path.display())))?;
         Ok(Self {
             path: path.to_path_buf(),
             content,
-            reader: Mutex::new(reader),
-            stacked: Mutex::new(None),
+            mmap,
             device: device.clone(),
             dequantize,
         })
@@ -284,43 +301,73 @@ impl GgufSource {
 
     /// Reads a tensor by its GGUF name.
     pub fn read_tensor(&self, key: &str) -> Result<QTensor> {
+        self.raw_tensor(key)?.to_qtensor(&self.device)
+    }
+
+    /// The bytes of the tensor `key`, checked to lie inside the file.
+    fn raw_tensor(&self, key: &str) -> Result<RawTensor<'_>> {
         let info = self
             .content
             .tensor_infos
             .get(key)
             .ok_or_else(|| ModelError::MissingTensor(key.to_string()))?;
         check_supported(key, info.ggml_dtype)?;
-        let mut reader = self
-            .reader
-            .lock()
-            .map_err(|_| ModelError::InvalidRequest("GGUF reader lock poisoned".into()))?;
-        Ok(info.read(&mut *reader, self.content.tensor_data_offset, &self.device)?)
+        let dims = info.shape.dims().to_vec();
+        let block = info.ggml_dtype.block_size();
+        let elems = info.shape.elem_count();
+        let truncated = || {
+            ModelError::InvalidConfig(format!(
+                "{}: tensor {key} lies outside the file",
+                self.path.display()
+            ))
+        };
+        if !elems.is_multiple_of(block) {
+            return Err(truncated());
+        }
+        let size = elems / block * info.ggml_dtype.type_size();
+        let start = usize::try_from(self.content.tensor_data_offset + info.offset)
+            .map_err(|_| truncated())?;
+        let bytes = start
+            .checked_add(size)
+            .and_then(|end| self.mmap.get(start..end))
+            .ok_or_else(truncated)?;
+        Ok(RawTensor {
+            key: key.to_string(),
+            dtype: info.ggml_dtype,
+            dims,
+            bytes,
+        })
     }
 
-    /// Reads the tensor for `name`, slicing one expert out of a stacked expert tensor if the
-    /// file uses that layout.
-    fn qtensor(&self, name: TensorName) -> Result<(String, QTensor)> {
+    /// The bytes for `name`: its own tensor, or its expert's share of a stacked expert
+    /// tensor if the file uses that layout.
+    fn raw(&self, name: TensorName) -> Result<RawTensor<'_>> {
         let key = name.gguf_name();
         if self.content.tensor_infos.contains_key(&key) {
-            let t = self.read_tensor(&key)?;
-            return Ok((key, t));
+            return self.raw_tensor(&key);
         }
         if let Some((stacked, expert)) = name.gguf_stacked() {
             if self.content.tensor_infos.contains_key(&stacked) {
-                let mut cache = self
-                    .stacked
-                    .lock()
-                    .map_err(|_| ModelError::InvalidRequest("GGUF cache lock poisoned".into()))?;
-                let all = match cache.as_ref() {
-                    Some((name, t)) if *name == stacked => t.clone(),
-                    _ => {
-                        let t = Arc::new(self.read_tensor(&stacked)?);
-                        *cache = Some((stacked.clone(), t.clone()));
-                        t
-                    }
+                let all = self.raw_tensor(&stacked)?;
+                let [experts, out, inp] = all.dims[..] else {
+                    return Err(ModelError::ShapeMismatch {
+                        name: stacked,
+                        expected: vec![0, 0, 0],
+                        actual: all.dims,
+                    });
                 };
-                let t = expert_slice(&stacked, &all, expert, &self.device)?;
-                return Ok((stacked, t));
+                if expert >= experts {
+                    return Err(ModelError::MissingTensor(format!(
+                        "{stacked} expert {expert}"
+                    )));
+                }
+                let per_expert = all.bytes.len() / experts;
+                return Ok(RawTensor {
+                    key: stacked,
+                    dtype: all.dtype,
+                    dims: vec![out, inp],
+                    bytes: &all.bytes[expert * per_expert..(expert + 1) * per_expert],
+                });
             }
         }
         Err(ModelError::MissingTensor(key))
@@ -348,26 +395,6 @@ fn check_supported(name: &str, dtype: GgmlDType) -> Result<()> {
     }
 }
 
-/// Expert `e` of a stacked `[experts, out, in]` quantized tensor, as its own `[out, in]` tensor.
-fn expert_slice(name: &str, all: &QTensor, e: usize, device: &Device) -> Result<QTensor> {
-    let dims = all.shape().dims().to_vec();
-    let [experts, out, inp] = dims[..] else {
-        return Err(ModelError::ShapeMismatch {
-            name: name.to_string(),
-            expected: vec![0, 0, 0],
-            actual: dims,
-        });
-    };
-    if e >= experts {
-        return Err(ModelError::MissingTensor(format!("{name} expert {e}")));
-    }
-    let data = all.data()?;
-    let per_expert = data.len() / experts;
-    let bytes = &data[e * per_expert..(e + 1) * per_expert];
-    let storage = QStorage::from_data(std::borrow::Cow::Borrowed(bytes), device, all.dtype())?;
-    Ok(QTensor::new(storage, (out, inp))?)
-}
-
 impl WeightSource for GgufSource {
     fn contains(&self, name: TensorName) -> bool {
         self.content.tensor_infos.contains_key(&name.gguf_name())
@@ -377,23 +404,25 @@ impl WeightSource for GgufSource {
     }
 
     fn matrix(&self, name: TensorName, out: usize, inp: usize, dtype: DType) -> Result<Linear> {
-        let (key, t) = self.qtensor(name)?;
-        check_shape(&key, t.shape().dims(), &[out, inp])?;
+        let raw = self.raw(name)?;
+        check_shape(&raw.key, &raw.dims, &[out, inp])?;
         let dense = self.dequantize
-            || matches!(t.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
+            || matches!(raw.dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
         if dense {
+            let t = raw.to_qtensor(&self.device)?;
             Ok(Linear::Dense(t.dequantize(&self.device)?.to_dtype(dtype)?))
-        } else if let (Some(format), true) = (simd_format(t.dtype()), self.device.is_cpu()) {
-            let m = QuantMatrix::from_ggml(format, &t.data()?, out, inp)?;
+        } else if let (Some(format), true) = (simd_format(raw.dtype), self.device.is_cpu()) {
+            let m = QuantMatrix::from_ggml(format, raw.bytes, out, inp)?;
             Ok(Linear::Simd(Arc::new(m)))
         } else {
-            Ok(Linear::Quantized(Arc::new(t)))
+            Ok(Linear::Quantized(Arc::new(raw.to_qtensor(&self.device)?)))
         }
     }
 
     fn vector(&self, name: TensorName, len: usize, dtype: DType) -> Result<Tensor> {
-        let (key, t) = self.qtensor(name)?;
-        check_shape(&key, t.shape().dims(), &[len])?;
+        let raw = self.raw(name)?;
+        check_shape(&raw.key, &raw.dims, &[len])?;
+        let t = raw.to_qtensor(&self.device)?;
         Ok(t.dequantize(&self.device)?.to_dtype(dtype)?)
     }
 }

@@ -140,19 +140,32 @@ impl QuantMatrix {
             _ => Vec::new(),
         };
         let mut values = vec![0u8; groups * bpr * ROWS * vb];
-        for (index, block) in data.chunks_exact(format.ggml_bytes()).enumerate() {
-            let (r, b) = (index / bpr, index % bpr);
-            let (g, i) = (r / ROWS, r % ROWS);
-            let at = (g * bpr + b) * ROWS + i;
-            scale[at] = u16::from_le_bytes([block[0], block[1]]);
-            if format == BlockFormat::Q4_1 {
-                min[at] = u16::from_le_bytes([block[2], block[3]]);
-            }
-            let src = &block[format.header_bytes()..];
-            let base = (g * bpr + b) * ROWS * vb;
-            for c in 0..vb / 4 {
-                let dst = base + c * 4 * ROWS + i * 4;
-                values[dst..dst + 4].copy_from_slice(&src[4 * c..4 * c + 4]);
+        let gb = format.ggml_bytes();
+        // Groups are independent: repack them in parallel (this also spreads the page faults
+        // of the fresh allocation over the threads).
+        let group_bytes = |g: usize| &data[(g * ROWS * bpr * gb).min(data.len())..];
+        values
+            .par_chunks_mut(bpr * ROWS * vb)
+            .zip(scale.par_chunks_mut(bpr * ROWS))
+            .enumerate()
+            .for_each(|(g, (values, scale))| {
+                let src_rows = group_bytes(g).chunks_exact(bpr * gb).take(ROWS);
+                for (i, row) in src_rows.enumerate() {
+                    for (b, block) in row.chunks_exact(gb).enumerate() {
+                        scale[b * ROWS + i] = u16::from_le_bytes([block[0], block[1]]);
+                        let src = &block[format.header_bytes()..];
+                        for c in 0..vb / 4 {
+                            let dst = b * ROWS * vb + c * 4 * ROWS + i * 4;
+                            values[dst..dst + 4].copy_from_slice(&src[4 * c..4 * c + 4]);
+                        }
+                    }
+                }
+            });
+        if format == BlockFormat::Q4_1 {
+            for (index, block) in data.chunks_exact(gb).enumerate() {
+                let (r, b) = (index / bpr, index % bpr);
+                min[((r / ROWS) * bpr + b) * ROWS + r % ROWS] =
+                    u16::from_le_bytes([block[2], block[3]]);
             }
         }
         Ok(Self {
