@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The seed's model sizes with random weights (nothing to download): writes Mistral-7B-shape
+# GGUF files in Q4_0 and Q4_K and a Mixtral-8x7B-shape file (the first --mixtral-layers
+# layers, Q4_0) into models/random/ (about 4 + 4 + 3.5 GB, kept between runs), then for each
+# file runs corral-models (`cargo bench -p corral-models --bench sizes`: load time, resident
+# memory, decode tok/s, measured read bandwidth and the decode limit it implies) and llama.cpp
+# (llama-cpp-python, built into target/bench-venv as in scripts/bench-serve.sh) one after the
+# other, same file, same prompt ids, same thread count (2 unless RAYON_NUM_THREADS says
+# otherwise). Usage: bash scripts/bench-sizes.sh [--runs N] [--decode N] [--mixtral-layers N]
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+runs=3 decode=16 mixtral_layers=4
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) runs=$2; shift 2 ;;
+    --decode) decode=$2; shift 2 ;;
+    --mixtral-layers) mixtral_layers=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+threads=${RAYON_NUM_THREADS:-$(nproc)}
+venv="${LLAMACPP_VENV:-$root/target/bench-venv}"
+if ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
+  echo "building llama-cpp-python (once): see scripts/bench-serve.sh for the flags" >&2
+  bash scripts/bench-serve.sh --reps 1 --rounds 1 >/dev/null
+fi
+cargo build --release -q -p corral-models --example random_gguf
+mkdir -p models/random
+files=()
+for spec in "mistral-7b q4_0 mistral-7b.Q4_0.gguf" "mistral-7b q4_k mistral-7b.Q4_K.gguf" \
+            "mixtral-8x7b q4_0 mixtral-8x7b-${mixtral_layers}layers.Q4_0.gguf --layers $mixtral_layers"; do
+  set -- $spec
+  out="models/random/$3"
+  if [ ! -f "$out" ]; then
+    echo "writing $out" >&2
+    target/release/examples/random_gguf "$1" "$2" "$out.tmp" "${@:4}" && mv "$out.tmp" "$out"
+  fi
+  files+=("$out")
+done
+bench=$(cargo bench -p corral-models --bench sizes --no-run 2>&1 \
+  | grep -o 'target/release/deps/sizes-[0-9a-f]*' | head -1)
+grep -o -m1 -E 'avx512_vnni|avx2' /proc/cpuinfo | head -1 | sed 's/^/CPU: best SIMD /'
+for f in "${files[@]}"; do
+  echo
+  RAYON_NUM_THREADS=$threads "$bench" --model "$f" --runs "$runs" --decode "$decode"
+  "$venv/bin/python" scripts/bench_llamacpp_sizes.py --model "$f" --threads "$threads" \
+    --runs "$runs" --decode "$decode"
+done
