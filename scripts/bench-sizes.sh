@@ -40,7 +40,8 @@ for spec in "mistral-7b q4_0 mistral-7b.Q4_0.gguf" "mistral-7b q4_k mistral-7b.Q
 done
 bench=$(cargo bench -p corral-models --bench sizes --no-run 2>&1 \
   | grep -o 'target/release/deps/sizes-[0-9a-f]*' | head -1)
-grep -o -m1 -E 'avx512_vnni|avx2' /proc/cpuinfo | head -1 | sed 's/^/CPU: best SIMD /'
+simd=$(grep -q avx512_vnni /proc/cpuinfo && echo "AVX-512 VNNI" || echo "AVX2 or less")
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($simd); corral kernel: ${CORRAL_KERNEL:-detected}"
 for f in "${files[@]}"; do
   echo
   RAYON_NUM_THREADS=$threads "$bench" --model "$f" --runs "$runs" --decode "$decode"
