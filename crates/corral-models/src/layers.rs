@@ -652,10 +652,11 @@ mod tests {
             let dense = Linear::Dense(q.dequantize(&dev).unwrap());
             let expected = dense.forward(&x).unwrap();
             let linear = match dtype {
-                GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0 => {
+                GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q8_0 | GgmlDType::Q4K => {
                     let format = match dtype {
                         GgmlDType::Q4_0 => crate::quant::BlockFormat::Q4_0,
                         GgmlDType::Q4_1 => crate::quant::BlockFormat::Q4_1,
+                        GgmlDType::Q4K => crate::quant::BlockFormat::Q4K,
                         _ => crate::quant::BlockFormat::Q8_0,
                     };
                     let m = QuantMatrix::from_ggml(format, &q.data().unwrap(), 24, 256).unwrap();

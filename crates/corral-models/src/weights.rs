@@ -380,6 +380,7 @@ fn simd_format(dtype: GgmlDType) -> Option<BlockFormat> {
         GgmlDType::Q4_0 => Some(BlockFormat::Q4_0),
         GgmlDType::Q4_1 => Some(BlockFormat::Q4_1),
         GgmlDType::Q8_0 => Some(BlockFormat::Q8_0),
+        GgmlDType::Q4K => Some(BlockFormat::Q4K),
         _ => None,
     }
 }

@@ -2,7 +2,7 @@
 //! quantized activation rows. Each kernel computes the same exact integer block sums and the
 //! same float steps in the same order as [`group_scalar`], the portable reference.
 
-use super::{f16_to_f32, ActRef, BlockFormat, GroupRef, BLOCK, ROWS};
+use super::{ActRef, BlockFormat, GroupRef, BLOCK, ROWS};
 
 /// The SIMD kernel used for the block dot products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,14 +135,11 @@ fn group_scalar(group: &GroupRef<'_>, x: &ActRef<'_>) -> [f32; ROWS] {
             let q = group.block_values(b, i);
             let p = &x.q[b * BLOCK..(b + 1) * BLOCK];
             let sum: i32 = q.iter().zip(p).map(|(&q, &p)| q * p as i32).sum();
-            let d = f16_to_f32(group.scale[b * ROWS + i]);
+            let (d, m) = group.scales(b, i);
             acc = (d * x.scale[b]).mul_add(sum as f32, acc);
-            let m = match group.format {
-                BlockFormat::Q4_0 => -8.0 * d,
-                BlockFormat::Q4_1 => f16_to_f32(group.min[b * ROWS + i]),
-                BlockFormat::Q8_0 => continue,
-            };
-            offset = m.mul_add(x.sum[b], offset);
+            if group.format != BlockFormat::Q8_0 {
+                offset = m.mul_add(x.sum[b], offset);
+            }
         }
         match group.format {
             BlockFormat::Q8_0 => acc,
@@ -169,6 +166,28 @@ mod x86 {
         _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().add(b * ROWS) as *const __m128i))
     }
 
+    /// The 8 rows' scales `d` and offsets `m` of block `b` (see `GroupRef::scales`).
+    #[inline(always)]
+    unsafe fn block_scales(group: &GroupRef<'_>, b: usize) -> (__m256, Option<__m256>) {
+        match group.format {
+            BlockFormat::Q4_0 => {
+                let d = halves(group.scale, b);
+                (d, Some(_mm256_mul_ps(d, _mm256_set1_ps(-8.0))))
+            }
+            BlockFormat::Q4_1 => (halves(group.scale, b), Some(halves(group.min, b))),
+            BlockFormat::Q8_0 => (halves(group.scale, b), None),
+            BlockFormat::Q4K => {
+                let bytes = |v: &[u8]| {
+                    let eight = _mm_loadl_epi64(v.as_ptr().add(b * ROWS) as *const __m128i);
+                    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(eight))
+                };
+                let d = _mm256_mul_ps(halves(group.scale, b / 8), bytes(group.block_scale));
+                let m = _mm256_mul_ps(halves(group.min, b / 8), bytes(group.block_min));
+                (d, Some(_mm256_sub_ps(_mm256_setzero_ps(), m)))
+            }
+        }
+    }
+
     /// Chunk `k` of a Q4 block: (columns `4k..4k+4`, columns `16+4k..16+4k+4`) of 8 rows.
     #[inline(always)]
     unsafe fn nibbles(values: *const u8, k: usize) -> (__m256i, __m256i) {
@@ -184,12 +203,7 @@ mod x86 {
     macro_rules! finish_block {
         ($group:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr) => {{
             let (group, x, b) = ($group, $x, $b);
-            let d = halves(group.scale, b);
-            let m = match group.format {
-                BlockFormat::Q4_0 => Some(_mm256_mul_ps(d, _mm256_set1_ps(-8.0))),
-                BlockFormat::Q4_1 => Some(halves(group.min, b)),
-                BlockFormat::Q8_0 => None,
-            };
+            let (d, m) = block_scales(group, b);
             for t in 0..T {
                 let ds = _mm256_mul_ps(d, _mm256_set1_ps(x[t].scale[b]));
                 $acc[t] = _mm256_fmadd_ps(ds, _mm256_cvtepi32_ps($isum[t]), $acc[t]);
@@ -324,14 +338,6 @@ mod x86 {
         }
     }
 
-    /// Two groups' f16 values of block `b` (scales or mins) as 16 f32 lanes.
-    #[inline(always)]
-    unsafe fn halves512(a: &[u16], b: &[u16], block: usize) -> __m512 {
-        let lo = _mm_loadu_si128(a.as_ptr().add(block * ROWS) as *const __m128i);
-        let hi = _mm_loadu_si128(b.as_ptr().add(block * ROWS) as *const __m128i);
-        _mm512_cvtph_ps(_mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi))
-    }
-
     /// 32 bytes of each of two groups, side by side.
     #[inline(always)]
     unsafe fn load_pair(a: *const u8, b: *const u8) -> __m512i {
@@ -344,12 +350,13 @@ mod x86 {
     macro_rules! finish_block512 {
         ($groups:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr) => {{
             let ([ga, gb], x, b) = ($groups, $x, $b);
-            let d = halves512(ga.scale, gb.scale, b);
-            let m = match ga.format {
-                BlockFormat::Q4_0 => Some(_mm512_mul_ps(d, _mm512_set1_ps(-8.0))),
-                BlockFormat::Q4_1 => Some(halves512(ga.min, gb.min, b)),
-                BlockFormat::Q8_0 => None,
+            let join = |a: __m256, b: __m256| {
+                let a = _mm512_castps_pd(_mm512_castps256_ps512(a));
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(a, _mm256_castps_pd(b)))
             };
+            let ((da, ma), (db, mb)) = (block_scales(ga, b), block_scales(gb, b));
+            let d = join(da, db);
+            let m = ma.zip(mb).map(|(ma, mb)| join(ma, mb));
             for t in 0..T {
                 let ds = _mm512_mul_ps(d, _mm512_set1_ps(x[t].scale[b]));
                 $acc[t] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps($isum[t]), $acc[t]);

@@ -49,27 +49,49 @@ pub enum BlockFormat {
     Q4_1,
     /// f16 scale, 32 signed bytes; `w = d·q`.
     Q8_0,
+    /// Super-blocks of 256 values: f16 `d` and `dmin`, and per block of 32 a 6-bit scale
+    /// `s` and min `n`; 4-bit values; `w = (d·s)·q − dmin·n`.
+    Q4K,
 }
 
 impl BlockFormat {
-    /// Bytes of one GGML block.
+    /// Bytes of one GGML block (a super-block of 256 values for Q4K).
     fn ggml_bytes(self) -> usize {
-        self.header_bytes() + self.value_bytes()
+        match self {
+            BlockFormat::Q4K => 144,
+            _ => self.header_bytes() + self.value_bytes(),
+        }
+    }
+
+    /// Values per GGML block.
+    fn ggml_values(self) -> usize {
+        match self {
+            BlockFormat::Q4K => 8 * BLOCK,
+            _ => BLOCK,
+        }
     }
 
     /// Bytes of the GGML block header (scale, min).
     fn header_bytes(self) -> usize {
         match self {
             BlockFormat::Q4_0 | BlockFormat::Q8_0 => 2,
-            BlockFormat::Q4_1 => 4,
+            BlockFormat::Q4_1 | BlockFormat::Q4K => 4,
         }
     }
 
-    /// Bytes of quantized values per block.
+    /// Bytes of quantized values per block of 32.
     fn value_bytes(self) -> usize {
         match self {
-            BlockFormat::Q4_0 | BlockFormat::Q4_1 => 16,
             BlockFormat::Q8_0 => 32,
+            _ => 16,
+        }
+    }
+
+    /// Blocks of 32 that share one entry of `scale` (and `min`): 8 for Q4K's super-blocks.
+    fn blocks_per_scale(self) -> usize {
+        match self {
+            BlockFormat::Q4K => 8,
+            _ => 1,
         }
     }
 }
@@ -98,10 +120,14 @@ pub struct QuantMatrix {
     format: BlockFormat,
     rows: usize,
     cols: usize,
-    /// f16 scales, `[group][block][ROWS]`.
+    /// f16 scales, `[group][block][ROWS]` (Q4K: the super-blocks' `d`,
+    /// `[group][super-block][ROWS]`).
     scale: Vec<u16>,
-    /// f16 mins, laid out as `scale` (Q4_1 only; empty otherwise).
+    /// f16 mins, laid out as `scale` (Q4_1; Q4K: the super-blocks' `dmin`; empty otherwise).
     min: Vec<u16>,
+    /// Q4K only: the 6-bit block scales and mins, `[group][block][ROWS]` each.
+    block_scale: Vec<u8>,
+    block_min: Vec<u8>,
     /// `[group][block][chunk][ROWS][4 bytes]`: chunk `c` holds columns `4c..4c+4` of the
     /// block (Q8_0, 8 chunks), or the GGML bytes `4c..4c+4` — columns `4c..4c+4` in the low
     /// nibbles, `16+4c..16+4c+4` in the high ones — (Q4, 4 chunks).
@@ -113,23 +139,29 @@ pub(crate) struct GroupRef<'a> {
     format: BlockFormat,
     scale: &'a [u16],
     min: &'a [u16],
+    block_scale: &'a [u8],
+    block_min: &'a [u8],
     values: &'a [u8],
 }
 
 impl QuantMatrix {
     /// Repacks the GGML bytes of a `[rows, cols]` matrix.
     pub fn from_ggml(format: BlockFormat, data: &[u8], rows: usize, cols: usize) -> Result<Self> {
-        if !cols.is_multiple_of(BLOCK) {
+        let per_block = format.ggml_values();
+        if !cols.is_multiple_of(per_block) {
             return Err(ModelError::InvalidConfig(format!(
-                "{format:?} matrix with {cols} columns (not a multiple of {BLOCK})"
+                "{format:?} matrix with {cols} columns (not a multiple of {per_block})"
             )));
         }
         let bpr = cols / BLOCK;
-        if data.len() != rows * bpr * format.ggml_bytes() {
+        if data.len() != rows * (cols / per_block) * format.ggml_bytes() {
             return Err(ModelError::InvalidConfig(format!(
                 "{format:?} data of {} bytes for a {rows}x{cols} matrix",
                 data.len()
             )));
+        }
+        if format == BlockFormat::Q4K {
+            return Ok(Self::from_q4k(data, rows, cols));
         }
         let groups = rows.div_ceil(ROWS);
         let vb = format.value_bytes();
@@ -174,8 +206,78 @@ impl QuantMatrix {
             cols,
             scale,
             min,
+            block_scale: Vec::new(),
+            block_min: Vec::new(),
             values,
         })
+    }
+
+    /// Repacks Q4K super-blocks (sizes checked by the caller): the super-blocks' `d` and
+    /// `dmin` stay f16, the packed 6-bit block scales and mins become one byte each, and the
+    /// values of each block of 32 are laid out as Q4_1's (columns `e` and `e + 16` in one
+    /// byte), so that the Q4 kernels read them.
+    fn from_q4k(data: &[u8], rows: usize, cols: usize) -> Self {
+        let format = BlockFormat::Q4K;
+        let (bpr, spr) = (cols / BLOCK, cols / (8 * BLOCK));
+        let groups = rows.div_ceil(ROWS);
+        let mut scale = vec![0u16; groups * spr * ROWS];
+        let mut min = vec![0u16; groups * spr * ROWS];
+        let mut block_scale = vec![0u8; groups * bpr * ROWS];
+        let mut block_min = vec![0u8; groups * bpr * ROWS];
+        let mut values = vec![0u8; groups * bpr * ROWS * 16];
+        let row_bytes = spr * format.ggml_bytes();
+        values
+            .par_chunks_mut(bpr * ROWS * 16)
+            .zip(
+                scale
+                    .par_chunks_mut(spr * ROWS)
+                    .zip(min.par_chunks_mut(spr * ROWS)),
+            )
+            .zip(
+                block_scale
+                    .par_chunks_mut(bpr * ROWS)
+                    .zip(block_min.par_chunks_mut(bpr * ROWS)),
+            )
+            .enumerate()
+            .for_each(|(g, ((values, (scale, min)), (block_scale, block_min)))| {
+                let first = (g * ROWS * row_bytes).min(data.len());
+                let src_rows = data[first..].chunks_exact(row_bytes).take(ROWS);
+                for (i, row) in src_rows.enumerate() {
+                    for (sb, block) in row.chunks_exact(format.ggml_bytes()).enumerate() {
+                        scale[sb * ROWS + i] = u16::from_le_bytes([block[0], block[1]]);
+                        min[sb * ROWS + i] = u16::from_le_bytes([block[2], block[3]]);
+                        let (packed, qs) = (&block[4..16], &block[16..144]);
+                        for j in 0..8 {
+                            let b = sb * 8 + j;
+                            let (s, m) = q4k_scale_min(packed, j);
+                            block_scale[b * ROWS + i] = s;
+                            block_min[b * ROWS + i] = m;
+                            // Block j's values: the low (even j) or high (odd j) nibbles of
+                            // the 32 bytes of its pair.
+                            let pair = &qs[32 * (j / 2)..32 * (j / 2) + 32];
+                            let shift = 4 * (j % 2);
+                            let bytes: [u8; 16] = std::array::from_fn(|e| {
+                                ((pair[e] >> shift) & 0x0f)
+                                    | (((pair[e + 16] >> shift) & 0x0f) << 4)
+                            });
+                            for c in 0..4 {
+                                let dst = b * ROWS * 16 + c * 4 * ROWS + i * 4;
+                                values[dst..dst + 4].copy_from_slice(&bytes[4 * c..4 * c + 4]);
+                            }
+                        }
+                    }
+                }
+            });
+        Self {
+            format,
+            rows,
+            cols,
+            scale,
+            min,
+            block_scale,
+            block_min,
+            values,
+        }
     }
 
     /// The block format.
@@ -190,7 +292,10 @@ impl QuantMatrix {
 
     /// Bytes of weights held (what a matmul reads).
     pub fn memory_bytes(&self) -> usize {
-        self.values.len() + 2 * (self.scale.len() + self.min.len())
+        self.values.len()
+            + 2 * (self.scale.len() + self.min.len())
+            + self.block_scale.len()
+            + self.block_min.len()
     }
 
     fn blocks_per_row(&self) -> usize {
@@ -199,12 +304,16 @@ impl QuantMatrix {
 
     fn group(&self, g: usize) -> GroupRef<'_> {
         let bpr = self.blocks_per_row();
-        let s = g * bpr * ROWS..(g + 1) * bpr * ROWS;
+        let blocks = g * bpr * ROWS..(g + 1) * bpr * ROWS;
+        let spr = bpr / self.format.blocks_per_scale();
+        let scales = g * spr * ROWS..(g + 1) * spr * ROWS;
         let vb = self.format.value_bytes();
         GroupRef {
             format: self.format,
-            scale: &self.scale[s.clone()],
-            min: self.min.get(s).unwrap_or(&[]),
+            scale: &self.scale[scales.clone()],
+            min: self.min.get(scales).unwrap_or(&[]),
+            block_scale: self.block_scale.get(blocks.clone()).unwrap_or(&[]),
+            block_min: self.block_min.get(blocks).unwrap_or(&[]),
             values: &self.values[g * bpr * ROWS * vb..(g + 1) * bpr * ROWS * vb],
         }
     }
@@ -238,13 +347,12 @@ impl QuantMatrix {
         let group = self.group(r / ROWS);
         let i = r % ROWS;
         for b in 0..self.blocks_per_row() {
-            let d = f16_to_f32(group.scale[b * ROWS + i]);
             let q = group.block_values(b, i);
+            let (d, m) = group.scales(b, i);
             match self.format {
                 BlockFormat::Q4_0 => out.extend(q.iter().map(|&q| (q - 8) as f32 * d)),
-                BlockFormat::Q4_1 => {
-                    let m = f16_to_f32(group.min[b * ROWS + i]);
-                    out.extend(q.iter().map(|&q| d * q as f32 + m));
+                BlockFormat::Q4_1 | BlockFormat::Q4K => {
+                    out.extend(q.iter().map(|&q| d * q as f32 + m))
                 }
                 BlockFormat::Q8_0 => out.extend(q.iter().map(|&q| d * q as f32)),
             }
@@ -375,7 +483,42 @@ fn each_tile<const N: usize>(
     }
 }
 
+/// The 6-bit scale and min of block `j` (0..8) from a Q4K super-block's 12 packed bytes
+/// (GGML's `get_scale_min_k4`).
+fn q4k_scale_min(packed: &[u8], j: usize) -> (u8, u8) {
+    if j < 4 {
+        (packed[j] & 63, packed[j + 4] & 63)
+    } else {
+        (
+            (packed[j + 4] & 0x0f) | ((packed[j - 4] >> 6) << 4),
+            (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4),
+        )
+    }
+}
+
 impl GroupRef<'_> {
+    /// Row `i`'s scale `d` and offset `m` of block `b` (`w = d·q + m`; `m` is 0 for Q8_0 and
+    /// `−8·d` for Q4_0). Exact: Q4K's `d·s` and `dmin·n` fit in f32's mantissa.
+    fn scales(&self, b: usize, i: usize) -> (f32, f32) {
+        match self.format {
+            BlockFormat::Q4K => {
+                let at = (b / 8) * ROWS + i;
+                let d = f16_to_f32(self.scale[at]) * self.block_scale[b * ROWS + i] as f32;
+                let m = f16_to_f32(self.min[at]) * self.block_min[b * ROWS + i] as f32;
+                (d, -m)
+            }
+            format => {
+                let d = f16_to_f32(self.scale[b * ROWS + i]);
+                let m = match format {
+                    BlockFormat::Q4_0 => -8.0 * d,
+                    BlockFormat::Q4_1 => f16_to_f32(self.min[b * ROWS + i]),
+                    _ => 0.0,
+                };
+                (d, m)
+            }
+        }
+    }
+
     /// The 32 quantized values of row `i` in block `b` (4-bit values as 0..=15).
     fn block_values(&self, b: usize, i: usize) -> [i32; BLOCK] {
         let vb = self.format.value_bytes();

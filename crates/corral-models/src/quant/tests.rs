@@ -6,6 +6,9 @@ use candle_core::{Device, Tensor};
 /// Random GGML bytes: f16 scales (one block with scale 0), Q4_1 mins, and values covering
 /// the whole range (including -128 for Q8_0).
 fn random_ggml(format: BlockFormat, rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    if format == BlockFormat::Q4K {
+        return random_q4k(rows, cols, seed);
+    }
     let per = 2 + format.value_bytes();
     let vals = noise(rows * cols / BLOCK * per, seed);
     let mut out = vec![];
@@ -18,6 +21,20 @@ fn random_ggml(format: BlockFormat, rows: usize, cols: usize, seed: u64) -> Vec<
         for &v in &chunk[2..] {
             out.push(((v + 1.0) * 127.99) as u8);
         }
+    }
+    out
+}
+
+/// Random Q4K super-blocks: f16 `d` and `dmin` (one super-block with `d` 0), random packed
+/// 6-bit scales and mins (all 64 values of each), random 4-bit values.
+fn random_q4k(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let vals = noise(rows * cols / 256 * 144, seed);
+    let mut out = vec![];
+    for (i, chunk) in vals.chunks_exact(144).enumerate() {
+        let d = if i == 2 { 0.0 } else { chunk[0].abs() * 0.003 };
+        out.extend_from_slice(&f32_to_f16(d).to_le_bytes());
+        out.extend_from_slice(&f32_to_f16(chunk[1].abs() * 0.004).to_le_bytes());
+        out.extend(chunk[4..].iter().map(|&v| ((v + 1.0) * 127.99) as u8));
     }
     out
 }
@@ -47,12 +64,18 @@ fn f16_conversion_is_exact() {
     assert!(f16_to_f32(0x7c00).is_infinite());
 }
 
-const FORMATS: [BlockFormat; 3] = [BlockFormat::Q4_0, BlockFormat::Q4_1, BlockFormat::Q8_0];
+const FORMATS: [BlockFormat; 4] = [
+    BlockFormat::Q4_0,
+    BlockFormat::Q4_1,
+    BlockFormat::Q8_0,
+    BlockFormat::Q4K,
+];
 
 #[test]
 fn simd_kernels_are_bit_identical_to_scalar() {
-    let (rows, cols) = (67, 320);
     for format in FORMATS {
+        // Odd rows (a padded group); K-quants need multiples of 256 columns.
+        let (rows, cols) = (67, if format == BlockFormat::Q4K { 512 } else { 320 });
         let data = random_ggml(format, rows, cols, 7);
         let w = QuantMatrix::from_ggml(format, &data, rows, cols).unwrap();
         for tokens in [1, 3, 4, 9, 16] {
@@ -101,12 +124,13 @@ fn matmul_approximates_the_dequantized_product() {
 
 #[test]
 fn unpacking_matches_candle_dequantization() {
-    let (rows, cols) = (8, 128);
+    let (rows, cols) = (8, 256);
     let t = Tensor::from_vec(noise(rows * cols, 9), (rows, cols), &Device::Cpu).unwrap();
     for (format, dtype) in [
         (BlockFormat::Q4_0, GgmlDType::Q4_0),
         (BlockFormat::Q4_1, GgmlDType::Q4_1),
         (BlockFormat::Q8_0, GgmlDType::Q8_0),
+        (BlockFormat::Q4K, GgmlDType::Q4K),
     ] {
         let q = QTensor::quantize(&t, dtype).unwrap();
         let ours = QuantMatrix::from_ggml(format, &q.data().unwrap(), rows, cols).unwrap();
