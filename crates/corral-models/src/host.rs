@@ -1,11 +1,13 @@
-//! The few-token path on plain f32 buffers: when every sequence of a batch brings at most
-//! [`crate::layers::DIRECT_ATTENTION_TOKENS`] new tokens (decode steps) and the model runs in
-//! f32 on the CPU, each layer runs on `Vec<f32>` activations `[tokens, features]` without
-//! candle tensors. For such steps the arithmetic is small and a tensor op's fixed cost (an
-//! allocation, a dispatch, for some ops a thread-pool round trip) is not: a layer costs
-//! about twenty of them. Here a layer is its matmuls (corral's kernels), one parallel region
-//! for the attention of every sequence, and plain loops for the rest — the same operations,
-//! rounded the same way, as the tensor path's candle ops (RMSNorm, SiLU, residual adds).
+//! The CPU f32 forward on plain buffers: when the model runs in f32 on the CPU (the default),
+//! each layer runs on `Vec<f32>` activations `[tokens, features]` without candle tensors —
+//! its matmuls in corral's kernels, the attention of every row of every sequence in one
+//! parallel region (each row against its own sequence's cache, causal and sliding-window
+//! masking by key range, so no mask or score matrix is materialized), and plain loops for the
+//! rest — the same operations, rounded the same way, as candle's ops (RMSNorm, SiLU, residual
+//! adds, rotary embedding). For a decode step a candle op's fixed cost (an allocation, a
+//! dispatch, for some ops a thread-pool round trip) outweighs its arithmetic, and a layer
+//! would cost about twenty of them; for a prompt, materialized masks and scores cost page
+//! faults and copies. Other dtypes and devices take the tensor path (`model.rs`).
 //!
 //! Results of one sequence do not depend on what else is in the batch: every row is computed
 //! by the same operations in the same order whatever the batch (tested).

@@ -12,7 +12,6 @@ use candle_core::{DType, Device, Module, Tensor};
 
 use crate::config::{ModelConfig, RopeLayout, RopeScaling};
 use crate::error::{ModelError, Result};
-use crate::host::{attend_row, KvView};
 use crate::kv_cache::LayerCache;
 use crate::quant::{Kernel, QuantMatrix};
 
@@ -203,9 +202,6 @@ impl RotaryEmbedding {
     /// Rotates `x` of shape `[heads, tokens, head_dim]` whose first token is at `position`.
     pub fn apply(&self, x: &Tensor, position: usize) -> Result<Tensor> {
         let (heads, tokens, dim) = x.dims3()?;
-        if direct_attention(tokens, x.dtype(), x.device()) {
-            return self.apply_direct(x, position);
-        }
         let cos = self.cos.narrow(0, position, tokens)?;
         let sin = self.sin.narrow(0, position, tokens)?;
         let x = x.reshape((1, heads, tokens, dim))?;
@@ -223,21 +219,9 @@ impl RotaryEmbedding {
 }
 
 impl RotaryEmbedding {
-    /// [`RotaryEmbedding::apply`] for a few tokens as plain loops: the same products and
-    /// sums, rounded the same way, as candle's `rope_slow` / `rope_i_slow` (each product
-    /// rounded, then the sum), without their dozen small tensor ops.
-    fn apply_direct(&self, x: &Tensor, position: usize) -> Result<Tensor> {
-        let (heads, tokens, dim) = x.dims3()?;
-        let mut v = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        for h in 0..heads {
-            for t in 0..tokens {
-                self.rotate(&mut v[(h * tokens + t) * dim..][..dim], position + t)?;
-            }
-        }
-        Ok(Tensor::from_vec(v, (heads, tokens, dim), x.device())?)
-    }
-
-    /// Rotates one head's row (`head_dim` values) of the token at `position` in place.
+    /// Rotates one head's row (`head_dim` values) of the token at `position` in place: the
+    /// same products and sums, rounded the same way, as candle's `rope_slow` / `rope_i_slow`
+    /// (each product rounded, then the sum; tested bit-identical).
     pub(crate) fn rotate(&self, row: &mut [f32], position: usize) -> Result<()> {
         let half = row.len() / 2;
         let table = position * half;
@@ -355,16 +339,6 @@ pub struct Attention {
     pub(crate) window: Option<usize>,
 }
 
-/// Most new tokens of one sequence for which rotary embedding and attention run as plain
-/// loops ([`Attention::attend_direct`]) instead of candle's tensor ops.
-pub(crate) const DIRECT_ATTENTION_TOKENS: usize = 4;
-
-/// Whether `tokens` new tokens of a sequence take the plain-loop path (which masks by key
-/// range, so no mask tensor is needed for them).
-pub(crate) fn direct_attention(tokens: usize, dtype: DType, device: &Device) -> bool {
-    tokens <= DIRECT_ATTENTION_TOKENS && dtype == DType::F32 && device.is_cpu()
-}
-
 impl Attention {
     /// Builds the layer from its four projections.
     pub fn new(q: Linear, k: Linear, v: Linear, o: Linear, config: &ModelConfig) -> Self {
@@ -443,11 +417,6 @@ impl Attention {
 
         let (k, v) = cache.append(&k, &v, self.max_positions)?;
         let keys = k.dims()[1];
-        if direct_attention(tokens, q.dtype(), q.device()) {
-            if let Some(out) = self.attend_direct(&q, &k, &v, start)? {
-                return Ok(out);
-            }
-        }
 
         // Attention runs in f32 whatever the compute dtype. The query heads sharing a KV head
         // are stacked along the token axis so that K and V are never repeated.
@@ -481,70 +450,6 @@ impl Attention {
             .transpose(0, 1)?
             .reshape((tokens, self.num_heads * self.head_dim))?
             .to_dtype(compute_dtype)?)
-    }
-}
-
-impl Attention {
-    /// Attention of a few queries (`q`: `[heads, tokens, head_dim]`, first at `start`) over
-    /// the cached keys and values (`[kv_heads, keys, head_dim]` views of the cache), as plain
-    /// loops: for a decode step the arithmetic is tiny and candle's general matmul (operand
-    /// packing, a thread-pool round trip) and its half-dozen elementwise ops cost more than
-    /// it. Causal and sliding-window masking is applied by the key range. `None` when the
-    /// tensors are not f32 on the CPU (the tensor path then runs).
-    fn attend_direct(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        start: usize,
-    ) -> Result<Option<Tensor>> {
-        if q.dtype() != DType::F32 || k.dtype() != DType::F32 || !q.device().is_cpu() {
-            return Ok(None);
-        }
-        let (heads, tokens, d) = q.dims3()?;
-        let q = q.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let (k_store, k_layout) = k.storage_and_layout();
-        let (v_store, v_layout) = v.storage_and_layout();
-        let (candle_core::Storage::Cpu(k_cpu), candle_core::Storage::Cpu(v_cpu)) =
-            (&*k_store, &*v_store)
-        else {
-            return Ok(None);
-        };
-        let (k_all, v_all) = (k_cpu.as_slice::<f32>()?, v_cpu.as_slice::<f32>()?);
-        let (ks, vs) = (k_layout.stride(), v_layout.stride());
-        if ks[2] != 1 || vs[2] != 1 {
-            return Ok(None);
-        }
-        if ks != vs {
-            return Ok(None);
-        }
-        let (k0, v0) = (k_layout.start_offset(), v_layout.start_offset());
-        let view = KvView {
-            k: &k_all[k0..],
-            v: &v_all[v0..],
-            head_stride: ks[0],
-            position_stride: ks[1],
-        };
-        let repeat = heads / self.num_kv_heads;
-        let scale = (1.0 / (d as f64).sqrt()) as f32;
-        let mut out = vec![0f32; tokens * heads * d];
-        // One output row per (token, head), laid out `[tokens, heads, head_dim]`; the rows
-        // are independent, so the pool's threads share them.
-        use rayon::prelude::*;
-        out.par_chunks_mut(d)
-            .enumerate()
-            .for_each_init(Vec::new, |weights, (index, out_row)| {
-                let (t, h) = (index / heads, index % heads);
-                let i = start + t;
-                let keys = self.window.map_or(0, |w| (i + 1).saturating_sub(w))..i + 1;
-                let query = &q[(h * tokens + t) * d..][..d];
-                attend_row(query, &view, h / repeat, keys, scale, weights, out_row);
-            });
-        Ok(Some(Tensor::from_vec(
-            out,
-            (tokens, heads * d),
-            &Device::Cpu,
-        )?))
     }
 }
 
@@ -615,7 +520,10 @@ mod tests {
                 layout,
             };
             let x = Tensor::randn(0f32, 1.0, (3, 2, 2 * half), &dev).unwrap();
-            let direct = rope.apply_direct(&x, 5).unwrap();
+            let mut rows = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for (i, row) in rows.chunks_exact_mut(2 * half).enumerate() {
+                rope.rotate(row, 5 + i % 2).unwrap(); // [heads, tokens = 2, dim]
+            }
             let c = rope.cos.narrow(0, 5, 2).unwrap();
             let s = rope.sin.narrow(0, 5, 2).unwrap();
             let x4 = x.reshape((1, 3, 2, 2 * half)).unwrap();
@@ -626,7 +534,7 @@ mod tests {
             .unwrap()
             .reshape((3, 2, 2 * half))
             .unwrap();
-            let a = direct.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let a = rows;
             let b = reference.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             assert_eq!(a, b, "{layout:?}");
         }

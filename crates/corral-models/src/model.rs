@@ -9,9 +9,7 @@ use crate::config::{Architecture, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::host::{add_in_place, Rows};
 use crate::kv_cache::LayerCache;
-use crate::layers::{
-    attention_mask, direct_attention, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding,
-};
+use crate::layers::{attention_mask, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
 use crate::mixtral::SparseMoe;
 use crate::weights::{TensorName, WeightSource};
 use crate::{llama, mistral, mixtral};
@@ -396,9 +394,6 @@ impl Model {
         let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
         let host = self.device.is_cpu()
             && self.dtype == DType::F32
-            && lens
-                .iter()
-                .all(|&n| direct_attention(n, self.dtype, &self.device))
             && batch
                 .iter()
                 .all(|(seq, _)| seq.layers.iter().all(LayerCache::is_host));
@@ -439,19 +434,13 @@ impl Model {
         let ids = Tensor::new(ids, &self.device)?;
         let mut x = self.embed.embedding(&ids, self.dtype)?;
         let repeat = self.config.num_heads / self.config.num_kv_heads;
-        // Built once for all layers, and only for sequences that take the tensor path (the
-        // plain-loop decode path masks by key range).
+        // Built once for all layers.
         let masks = starts
             .iter()
             .zip(lens)
-            .map(
-                |(&start, &n)| match direct_attention(n, self.dtype, &self.device) {
-                    true => Ok(None),
-                    false => {
-                        attention_mask(start, n, repeat, self.config.sliding_window, &self.device)
-                    }
-                },
-            )
+            .map(|(&start, &n)| {
+                attention_mask(start, n, repeat, self.config.sliding_window, &self.device)
+            })
             .collect::<Result<Vec<_>>>()?;
         for (l, layer) in self.layers.iter().enumerate() {
             let mut caches = layer_caches(batch, l);

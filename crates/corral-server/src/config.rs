@@ -1,6 +1,8 @@
 //! [`ServerConfig`]: names, key and limits of a server.
 use std::time::Duration;
 
+use corral::SamplingParams;
+
 /// How a server behaves; `corral serve`'s flags fill it.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -33,6 +35,10 @@ pub struct ServerConfig {
     /// computed in a different grouping than a whole prefill, so a greedy answer can differ
     /// at a near-tie (as with any prefix cache); off for bit-reproducible runs.
     pub prefix_cache: bool,
+    /// Sampling settings for what a request leaves out (as llama.cpp's server's `--temp`,
+    /// `--top-p`, `--repeat-penalty`): a deployment sets its model's recommended values
+    /// here. The defaults are OpenAI's (temperature 1, no truncation, no penalty).
+    pub default_sampling: SamplingParams,
 }
 
 impl ServerConfig {
@@ -51,6 +57,7 @@ impl ServerConfig {
             schema_in_prompt: true,
             seed: None,
             prefix_cache: true,
+            default_sampling: SamplingParams::default(),
         }
     }
 

@@ -68,7 +68,10 @@ pub fn plan(request: ChatRequest, config: &ServerConfig) -> Result<Plan, ApiErro
         }
         Some(m) => m as usize,
     };
-    let mut sampling = SamplingParams::default();
+    let mut sampling = SamplingParams {
+        seed: None,
+        ..config.default_sampling.clone()
+    };
     if let Some(t) = request.temperature {
         sampling.temperature = range(t, "temperature", 0.0, 2.0)?;
     }
@@ -262,4 +265,48 @@ fn messages(list: Vec<ChatMessage>) -> Result<Vec<Message>, ApiError> {
             Ok(Message::new(role, content))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> ChatRequest {
+        serde_json::from_value(json).expect("request parses")
+    }
+
+    /// The server's default sampling fills what a request leaves out; what it gives wins.
+    #[test]
+    fn default_sampling_fills_omitted_fields() {
+        let mut config = ServerConfig::new("m");
+        config.default_sampling = SamplingParams {
+            temperature: 0.2,
+            top_p: 0.9,
+            repetition_penalty: 1.05,
+            ..SamplingParams::default()
+        };
+        let messages = serde_json::json!([{"role": "user", "content": "hi"}]);
+        let plain = plan(
+            request(serde_json::json!({"model": "m", "messages": messages})),
+            &config,
+        )
+        .expect("plan");
+        let s = &plain.options.sampling;
+        assert_eq!(
+            (s.temperature, s.top_p, s.repetition_penalty),
+            (0.2, 0.9, 1.05)
+        );
+        let given = plan(
+            request(serde_json::json!({
+                "model": "m", "messages": messages, "temperature": 0.7, "top_p": 1.0
+            })),
+            &config,
+        )
+        .expect("plan");
+        let s = &given.options.sampling;
+        assert_eq!(
+            (s.temperature, s.top_p, s.repetition_penalty),
+            (0.7, 1.0, 1.05)
+        );
+    }
 }

@@ -84,6 +84,15 @@ struct ServeArgs {
     /// greedy answers whatever came before).
     #[arg(long)]
     no_prefix_cache: bool,
+    /// Temperature for requests that give none (OpenAI's default: 1).
+    #[arg(long, default_value_t = 1.0)]
+    default_temperature: f32,
+    /// `top_p` for requests that give none.
+    #[arg(long, default_value_t = 1.0)]
+    default_top_p: f32,
+    /// Repetition penalty for requests that give none (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    default_repetition_penalty: f32,
 }
 
 #[derive(Args)]
@@ -149,6 +158,16 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     config.schema_in_prompt = !args.no_schema_in_prompt;
     config.seed = args.seed;
     config.prefix_cache = !args.no_prefix_cache;
+    config.default_sampling = SamplingParams {
+        temperature: args.default_temperature,
+        top_p: args.default_top_p,
+        repetition_penalty: args.default_repetition_penalty,
+        ..SamplingParams::default()
+    };
+    config
+        .default_sampling
+        .validate()
+        .map_err(|e| format!("--default-*: {e}"))?;
     let names = config.served_names.join(", ");
     let server = Server::new(model, config);
     let runtime = tokio::runtime::Builder::new_multi_thread()

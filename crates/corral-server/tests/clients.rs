@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{assert_valid, repo, smollm2};
+use corral::SamplingParams;
 use corral_server::ServerConfig;
 use serde_json::{json, Value};
 
@@ -16,7 +17,11 @@ fn clients() -> PathBuf {
     repo("crates/corral-server/tests/clients")
 }
 
-/// A server as `corral serve --served-name … --api-key dummy-key --seed 0` runs it.
+/// A server as `corral serve --served-name … --api-key dummy-key --seed 0
+/// --default-temperature 0.2 --default-top-p 0.9` runs it: SmolLM2's recommended sampling
+/// (its model card) for the requests that set none, as a deployment of it would configure.
+/// (At OpenAI's default temperature 1 the 135M model rambles past `max_tokens` on the seed's
+/// transcript, depending on the seed.)
 async fn serve() -> common::TestServer {
     common::start(smollm2(), |c: &mut ServerConfig| {
         c.served_names = vec![
@@ -26,6 +31,11 @@ async fn serve() -> common::TestServer {
         c.api_key = Some("dummy-key".into());
         c.schema_in_prompt = true;
         c.seed = Some(0);
+        c.default_sampling = SamplingParams {
+            temperature: 0.2,
+            top_p: 0.9,
+            ..SamplingParams::default()
+        };
     })
     .await
 }
