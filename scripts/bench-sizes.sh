@@ -42,9 +42,13 @@ bench=$(cargo bench -p corral-models --bench sizes --no-run 2>&1 \
   | grep -o 'target/release/deps/sizes-[0-9a-f]*' | head -1)
 simd=$(grep -q avx512_vnni /proc/cpuinfo && echo "AVX-512 VNNI" || echo "AVX2 or less")
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) ($simd); corral kernel: ${CORRAL_KERNEL:-detected}"
+# Load times are measured with the file in the page cache for both (read once before each),
+# so that neither pays the disk for the other.
 for f in "${files[@]}"; do
   echo
+  cat "$f" >/dev/null
   RAYON_NUM_THREADS=$threads "$bench" --model "$f" --runs "$runs" --decode "$decode"
+  cat "$f" >/dev/null
   "$venv/bin/python" scripts/bench_llamacpp_sizes.py --model "$f" --threads "$threads" \
     --runs "$runs" --decode "$decode"
 done
