@@ -22,7 +22,7 @@ pub enum Linear {
     Dense(Tensor),
     /// A quantized matrix, multiplied with candle's quantized kernels.
     Quantized(Arc<QTensor>),
-    /// A Q4_0, Q4_1 or Q8_0 matrix on the CPU, multiplied with corral's SIMD kernels
+    /// A Q4_0, Q4_1, Q8_0 or Q4_K matrix on the CPU, multiplied with corral's SIMD kernels
     /// ([`crate::quant`]).
     Simd(Arc<QuantMatrix>),
 }

@@ -1,5 +1,5 @@
-//! Fast CPU matmuls for GGML Q4_0, Q4_1 and Q8_0 weights (candle 0.11 has only scalar code for
-//! Q4_1, and a one-row-at-a-time dot product for the others).
+//! Fast CPU matmuls for GGML Q4_0, Q4_1, Q8_0 and Q4_K weights (candle 0.11 has only scalar
+//! code for Q4_1, and a one-row-at-a-time dot product for the others).
 //!
 //! # Layout
 //! At load time a matrix is repacked into groups of [`ROWS`] = 8 rows. For each group and each
@@ -10,7 +10,9 @@
 //! broadcast to every lane advances the 8 rows' dot products at once, the 8 block sums come
 //! out in one register, and the scales are applied by one vector multiply per block — no
 //! horizontal reductions. (llama.cpp's repacked CPU kernels rest on the same idea.) The bytes
-//! per weight are GGML's own: values as packed as in the file, scales kept in f16.
+//! per weight are GGML's own: values as packed as in the file, scales kept in f16. Q4_K
+//! keeps its super-blocks' f16 `d`/`dmin`, unpacks the 6-bit block scales and mins to a byte
+//! each (0.58 bytes per weight against GGML's 0.5625) and lays its values out as Q4_1's.
 //!
 //! # Arithmetic
 //! Activations are quantized per call to 8 bits per block of 32 (`x ≈ s·p`, `p` in −127..=127,
@@ -114,7 +116,8 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-/// A Q4_0, Q4_1 or Q8_0 matrix `[rows, cols]` repacked for the kernels (see the module docs).
+/// A Q4_0, Q4_1, Q8_0 or Q4_K matrix `[rows, cols]` repacked for the kernels (see the module
+/// docs).
 #[derive(Debug, Clone)]
 pub struct QuantMatrix {
     format: BlockFormat,
