@@ -350,13 +350,7 @@ mod x86 {
     macro_rules! finish_block512 {
         ($groups:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr) => {{
             let ([ga, gb], x, b) = ($groups, $x, $b);
-            let join = |a: __m256, b: __m256| {
-                let a = _mm512_castps_pd(_mm512_castps256_ps512(a));
-                _mm512_castpd_ps(_mm512_insertf64x4::<1>(a, _mm256_castps_pd(b)))
-            };
-            let ((da, ma), (db, mb)) = (block_scales(ga, b), block_scales(gb, b));
-            let d = join(da, db);
-            let m = ma.zip(mb).map(|(ma, mb)| join(ma, mb));
+            let (d, m) = block_scales512(ga, gb, b);
             for t in 0..T {
                 let ds = _mm512_mul_ps(d, _mm512_set1_ps(x[t].scale[b]));
                 $acc[t] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps($isum[t]), $acc[t]);
@@ -365,6 +359,53 @@ mod x86 {
                 }
             }
         }};
+    }
+
+    /// Two groups' f16 values at index `at` (8 rows each) as 16 f32 lanes.
+    #[inline(always)]
+    unsafe fn halves512(a: &[u16], b: &[u16], at: usize) -> __m512 {
+        let lo = _mm_loadu_si128(a.as_ptr().add(at * ROWS) as *const __m128i);
+        let hi = _mm_loadu_si128(b.as_ptr().add(at * ROWS) as *const __m128i);
+        _mm512_cvtph_ps(_mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi))
+    }
+
+    /// Two groups' bytes of block `at` (8 rows each) as 16 f32 lanes.
+    #[inline(always)]
+    unsafe fn bytes512(a: &[u8], b: &[u8], at: usize) -> __m512 {
+        let lo = _mm_loadl_epi64(a.as_ptr().add(at * ROWS) as *const __m128i);
+        let hi = _mm_loadl_epi64(b.as_ptr().add(at * ROWS) as *const __m128i);
+        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(lo, hi)))
+    }
+
+    /// [`block_scales`] of two groups (16 rows) in 512-bit registers.
+    #[inline(always)]
+    unsafe fn block_scales512(
+        a: &GroupRef<'_>,
+        b: &GroupRef<'_>,
+        blk: usize,
+    ) -> (__m512, Option<__m512>) {
+        match a.format {
+            BlockFormat::Q4_0 => {
+                let d = halves512(a.scale, b.scale, blk);
+                (d, Some(_mm512_mul_ps(d, _mm512_set1_ps(-8.0))))
+            }
+            BlockFormat::Q4_1 => (
+                halves512(a.scale, b.scale, blk),
+                Some(halves512(a.min, b.min, blk)),
+            ),
+            BlockFormat::Q8_0 => (halves512(a.scale, b.scale, blk), None),
+            BlockFormat::Q4K => {
+                let d = _mm512_mul_ps(
+                    halves512(a.scale, b.scale, blk / 8),
+                    bytes512(a.block_scale, b.block_scale, blk),
+                );
+                let m = _mm512_mul_ps(
+                    halves512(a.min, b.min, blk / 8),
+                    bytes512(a.block_min, b.block_min, blk),
+                );
+                (d, Some(_mm512_sub_ps(_mm512_setzero_ps(), m)))
+            }
+        }
     }
 
     /// `[token][group][row]` results of the two-group accumulators.
