@@ -21,25 +21,22 @@ use crate::layers::{simd_kernel, Attention, Linear, Mlp, RmsNorm, RotaryEmbeddin
 use crate::mixtral::{top_k_renormalized, SparseMoe};
 use crate::quant::QuantMatrix;
 
-/// Where a batch's sequences start (cached positions) and how many new rows each brings, in
-/// the order their rows are stacked.
+/// The stacked rows of a batch: how many new rows each sequence brings (in stacking order),
+/// and the `(sequence, position)` of every row — computed once per forward, read by every
+/// layer.
 pub(crate) struct Rows<'a> {
-    pub starts: &'a [usize],
-    pub lens: &'a [usize],
+    lens: &'a [usize],
+    positions: Vec<(usize, usize)>,
 }
 
-impl Rows<'_> {
-    fn total(&self) -> usize {
-        self.lens.iter().sum()
-    }
-
-    /// `(sequence, position)` of every stacked row.
-    fn positions(&self) -> Vec<(usize, usize)> {
-        let mut out = Vec::with_capacity(self.total());
-        for (i, (&start, &n)) in self.starts.iter().zip(self.lens).enumerate() {
-            out.extend((start..start + n).map(|p| (i, p)));
+impl<'a> Rows<'a> {
+    /// Rows of sequences whose first new token is at `starts[i]` and that bring `lens[i]`.
+    pub(crate) fn new(starts: &[usize], lens: &'a [usize]) -> Self {
+        let mut positions = Vec::with_capacity(lens.iter().sum());
+        for (i, (&start, &n)) in starts.iter().zip(lens).enumerate() {
+            positions.extend((start..start + n).map(|p| (i, p)));
         }
-        out
+        Self { lens, positions }
     }
 }
 
@@ -117,7 +114,7 @@ impl Attention {
             Linear::forward_host_many(&[&self.q, &self.k, &self.v], x)?
                 .try_into()
                 .map_err(|_| ModelError::InvalidRequest("q/k/v projection count".into()))?;
-        let positions = rows.positions();
+        let positions = &rows.positions;
         for (r, &(_, p)) in positions.iter().enumerate() {
             for row in q[r * heads * d..(r + 1) * heads * d].chunks_exact_mut(d) {
                 rope.rotate(row, p)?;

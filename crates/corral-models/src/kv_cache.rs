@@ -6,7 +6,7 @@
 //! (another device or dtype) they live in a candle tensor `[kv_heads, capacity, head_dim]`.
 //! Both grow by doubling (amortized linear cost), and truncation only moves `len`.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 use crate::error::{ModelError, Result};
 
@@ -30,28 +30,35 @@ struct CacheBuffer {
 }
 
 impl CacheBuffer {
-    /// Appends `x` (`[kv_heads, tokens, head_dim]`) and returns a `[kv_heads, len, head_dim]`
-    /// tensor of all valid positions (a copy for host buffers).
+    /// Appends `x` (`[kv_heads, tokens, head_dim]`) to a tensor buffer and returns a
+    /// `[kv_heads, len, head_dim]` view of all valid positions. (Host buffers belong to the
+    /// f32 CPU path, which appends rows with [`CacheBuffer::append_rows`].)
     fn append(&mut self, x: &Tensor, max_len: usize) -> Result<Tensor> {
         let (heads, tokens, dim) = x.dims3()?;
-        if self.data.is_none() && x.dtype() == DType::F32 && x.device().is_cpu() {
-            self.data = Some(Buffer::Host {
-                data: Vec::new(),
-                heads,
-                dim,
-            });
-        }
-        match &mut self.data {
+        let needed = self.len + tokens;
+        let capacity = match &self.data {
+            Some(Buffer::Device(d)) => d.dims()[1],
             Some(Buffer::Host { .. }) => {
-                // Token-major rows, as the host path produces them.
-                let rows = x.transpose(0, 1)?.contiguous()?.flatten_all()?;
-                self.append_rows(&rows.to_vec1::<f32>()?, tokens)?;
-                let (data, heads, dim) = self.host().ok_or_else(missing)?;
-                let t = Tensor::from_slice(data, (self.len, heads, dim), x.device())?;
-                Ok(t.transpose(0, 1)?.contiguous()?)
+                return Err(ModelError::InvalidRequest(
+                    "KV cache is a host buffer".into(),
+                ))
             }
-            _ => self.append_device(x, max_len),
+            None => 0,
+        };
+        if needed > capacity {
+            let new_capacity = needed.max(2 * capacity).max(64).min(max_len.max(needed));
+            let grown = Tensor::zeros((heads, new_capacity, dim), x.dtype(), x.device())?;
+            if let (Some(Buffer::Device(old)), true) = (&self.data, self.len > 0) {
+                grown.slice_set(&old.narrow(1, 0, self.len)?.contiguous()?, 1, 0)?;
+            }
+            self.data = Some(Buffer::Device(grown));
         }
+        let Some(Buffer::Device(data)) = &self.data else {
+            return Err(missing());
+        };
+        data.slice_set(&x.contiguous()?, 1, self.len)?;
+        self.len = needed;
+        Ok(data.narrow(1, 0, needed)?)
     }
 
     /// Appends `tokens` token-major rows (`[tokens, kv_heads · head_dim]`) to a host buffer.
@@ -74,35 +81,10 @@ impl CacheBuffer {
         Ok(())
     }
 
-    fn append_device(&mut self, x: &Tensor, max_len: usize) -> Result<Tensor> {
-        let (heads, tokens, dim) = x.dims3()?;
-        let needed = self.len + tokens;
-        let capacity = match &self.data {
-            Some(Buffer::Device(d)) => d.dims()[1],
-            _ => 0,
-        };
-        if needed > capacity {
-            let new_capacity = needed.max(2 * capacity).max(64).min(max_len.max(needed));
-            let grown = Tensor::zeros((heads, new_capacity, dim), x.dtype(), x.device())?;
-            if let (Some(Buffer::Device(old)), true) = (&self.data, self.len > 0) {
-                grown.slice_set(&old.narrow(1, 0, self.len)?.contiguous()?, 1, 0)?;
-            }
-            self.data = Some(Buffer::Device(grown));
-        }
-        let Some(Buffer::Device(data)) = &self.data else {
-            return Err(missing());
-        };
-        data.slice_set(&x.contiguous()?, 1, self.len)?;
-        self.len = needed;
-        Ok(data.narrow(1, 0, needed)?)
-    }
-
-    /// The valid host rows `[len, heads, dim]`, with `heads` and `dim`.
-    fn host(&self) -> Option<(&[f32], usize, usize)> {
+    /// The valid host rows `[len, heads, dim]`.
+    fn host(&self) -> Option<&[f32]> {
         match &self.data {
-            Some(Buffer::Host { data, heads, dim }) => {
-                Some((&data[..self.len * heads * dim], *heads, *dim))
-            }
+            Some(Buffer::Host { data, heads, dim }) => Some(&data[..self.len * heads * dim]),
             _ => None,
         }
     }
@@ -206,6 +188,6 @@ impl LayerCache {
 
     /// The valid keys and values of a host cache, each `[len, kv_heads, head_dim]`.
     pub(crate) fn host_rows(&self) -> Option<(&[f32], &[f32])> {
-        Some((self.k.host()?.0, self.v.host()?.0))
+        Some((self.k.host()?, self.v.host()?))
     }
 }

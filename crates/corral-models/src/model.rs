@@ -479,7 +479,7 @@ impl Model {
         request: LogitsRequest,
     ) -> Result<Vec<f32>> {
         let mut x = self.embed.embedding_host(ids)?;
-        let rows = Rows { starts, lens };
+        let rows = Rows::new(starts, lens);
         for (l, layer) in self.layers.iter().enumerate() {
             let mut caches = layer_caches(batch, l);
             layer.forward_host(&mut x, &self.rope, &rows, &mut caches)?;
