@@ -4,10 +4,8 @@ thread count as `cargo bench -p corral-models --bench generation`: prefill tok/s
 Run by scripts/bench-models.sh."""
 import argparse
 import statistics
-import time
 
-import numpy as np
-from llama_cpp import Llama
+from llamacpp_runs import greedy_runs, open_model
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", required=True)
@@ -17,31 +15,11 @@ p.add_argument("--prompt", type=int, default=128)
 p.add_argument("--decode", type=int, default=64)
 args = p.parse_args()
 
-llm = Llama(
-    model_path=args.model,
-    n_threads=args.threads,
-    n_threads_batch=args.threads,
-    n_ctx=args.prompt + args.decode + 8,
-    n_batch=512,
-    verbose=False,
-)
+llm = open_model(args.model, args.threads, args.prompt + args.decode + 8)
 # The same deterministic prompt as the Rust bench.
 prompt = [100 + (i * 7919) % 48000 for i in range(args.prompt)]
-prefill, decode = [], []
-for run in range(args.runs + 1):
-    llm.reset()
-    t = time.perf_counter()
-    llm.eval(prompt)
-    p_s = time.perf_counter() - t
-    t = time.perf_counter()
-    for _ in range(args.decode):
-        nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        llm.eval([nxt])
-    d_s = time.perf_counter() - t
-    if run > 0:  # the first run warms up
-        prefill.append(args.prompt / p_s)
-        decode.append(args.decode / d_s)
+runs = greedy_runs(llm, prompt, args.decode, args.runs)
 print(
-    f"{'llama.cpp (python 0.3.36)':<28} {statistics.median(prefill):>14.1f} "
-    f"{statistics.median(decode):>14.1f}"
+    f"{'llama.cpp (python 0.3.36)':<28} {statistics.median(r[0] for r in runs):>14.1f} "
+    f"{statistics.median(r[1] for r in runs):>14.1f}"
 )

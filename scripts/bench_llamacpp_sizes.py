@@ -7,8 +7,7 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-from llama_cpp import Llama
+from llamacpp_runs import greedy_runs, open_model
 
 
 def resident_gib():
@@ -26,29 +25,13 @@ p.add_argument("--decode", type=int, default=16)
 args = p.parse_args()
 
 t = time.perf_counter()
-llm = Llama(
-    model_path=args.model,
-    n_threads=args.threads,
-    n_threads_batch=args.threads,
-    n_ctx=args.prompt + args.decode + 8,
-    n_batch=512,
-    verbose=False,
-)
+llm = open_model(args.model, args.threads, args.prompt + args.decode + 8)
 load = time.perf_counter() - t
 rss, peak = resident_gib()
 vocab = llm.n_vocab()
 prompt = [300 + (i * 7919) % (vocab - 300) for i in range(args.prompt)]
-rates = []
-for run in range(args.runs + 1):
-    llm.reset()
-    llm.eval(prompt)
-    t = time.perf_counter()
-    for _ in range(args.decode):
-        nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-        llm.eval([nxt])
-    if run > 0:
-        rates.append(args.decode / (time.perf_counter() - t))
+runs = greedy_runs(llm, prompt, args.decode, args.runs)
 print(
     f"llama.cpp       load {load:.2f} s   resident {rss:.2f} GiB (peak {peak:.2f})   "
-    f"decode {statistics.median(rates):.2f} tok/s"
+    f"decode {statistics.median(r[1] for r in runs):.2f} tok/s"
 )
