@@ -214,6 +214,24 @@ mod x86 {
         }};
     }
 
+    /// The block loop of the one-group kernels: `$isum` gives a block's exact integer sums
+    /// (`[__m256i; T]`) from the block's values (`$values`, `$vb` bytes per row) and index
+    /// (`$b`); the prefetch, the float steps and the results are the same for every kernel.
+    macro_rules! group_blocks {
+        ($group:expr, $x:expr, $vb:expr, |$values:ident, $b:ident| $isum:expr) => {{
+            let (group, x) = ($group, $x);
+            let mut acc = [_mm256_setzero_ps(); T];
+            let mut offset = [_mm256_setzero_ps(); T];
+            for $b in 0..x[0].scale.len() {
+                let $values = group.values.as_ptr().add($b * ROWS * $vb);
+                prefetch($values, ROWS * $vb);
+                let isum: [__m256i; T] = $isum;
+                finish_block!(group, x, $b, isum, acc, offset);
+            }
+            results(group.format, acc, offset)
+        }};
+    }
+
     /// `[token][row]` results from the accumulators.
     #[inline(always)]
     unsafe fn results<const T: usize>(
@@ -274,11 +292,7 @@ mod x86 {
         group: &GroupRef<'_>,
         x: &[ActRef<'_>; T],
     ) -> [[f32; ROWS]; T] {
-        let mut acc = [_mm256_setzero_ps(); T];
-        let mut offset = [_mm256_setzero_ps(); T];
-        for b in 0..x[0].scale.len() {
-            let values = group.values.as_ptr().add(b * ROWS * 16);
-            prefetch(values, ROWS * 16);
+        group_blocks!(group, x, 16, |values, b| {
             // Two independent chains per token (low and high nibbles), added at the end.
             let mut isum = [_mm256_setzero_si256(); T];
             let mut isum_hi = [_mm256_setzero_si256(); T];
@@ -292,9 +306,8 @@ mod x86 {
             for t in 0..T {
                 isum[t] = _mm256_add_epi32(isum[t], isum_hi[t]);
             }
-            finish_block!(group, x, b, isum, acc, offset);
-        }
-        results(group.format, acc, offset)
+            isum
+        })
     }
 
     /// Q8_0 with `vpdpbusd`: the signed weights are stored as is and read as `q + 128`
@@ -304,12 +317,8 @@ mod x86 {
         group: &GroupRef<'_>,
         x: &[ActRef<'_>; T],
     ) -> [[f32; ROWS]; T] {
-        let mut acc = [_mm256_setzero_ps(); T];
-        let mut offset = [_mm256_setzero_ps(); T];
         let flip = _mm256_set1_epi8(-128);
-        for b in 0..x[0].scale.len() {
-            let values = group.values.as_ptr().add(b * ROWS * 32);
-            prefetch(values, ROWS * 32);
+        group_blocks!(group, x, 32, |values, b| {
             let mut isum: [__m256i; T] =
                 std::array::from_fn(|t| _mm256_set1_epi32(-128 * x[t].qsum[b]));
             for c in 0..8 {
@@ -319,9 +328,8 @@ mod x86 {
                     isum[t] = _mm256_dpbusd_epi32(isum[t], w, broadcast(&x[t], b, c));
                 }
             }
-            finish_block!(group, x, b, isum, acc, offset);
-        }
-        results(group.format, acc, offset)
+            isum
+        })
     }
 
     /// How far ahead of the current block the kernels prefetch weights: for a model far
@@ -408,6 +416,24 @@ mod x86 {
         }
     }
 
+    /// [`group_blocks`] for two groups at once (`$va`, `$vb`: their block's values).
+    macro_rules! pair_blocks {
+        ($groups:expr, $x:expr, $bytes:expr, |$va:ident, $vb:ident, $blk:ident| $isum:expr) => {{
+            let ([ga, gb], x) = ($groups, $x);
+            let mut acc = [_mm512_setzero_ps(); T];
+            let mut offset = [_mm512_setzero_ps(); T];
+            for $blk in 0..x[0].scale.len() {
+                let $va = ga.values.as_ptr().add($blk * ROWS * $bytes);
+                let $vb = gb.values.as_ptr().add($blk * ROWS * $bytes);
+                prefetch($va, ROWS * $bytes);
+                prefetch($vb, ROWS * $bytes);
+                let isum: [__m512i; T] = $isum;
+                finish_block512!([ga, gb], x, $blk, isum, acc, offset);
+            }
+            results512(ga.format, acc, offset)
+        }};
+    }
+
     /// `[token][group][row]` results of the two-group accumulators.
     #[inline(always)]
     unsafe fn results512<const T: usize>(
@@ -434,15 +460,7 @@ mod x86 {
         x: &[ActRef<'_>; T],
     ) -> [[[f32; ROWS]; 2]; T] {
         let mask = _mm512_set1_epi8(0x0f);
-        let mut acc = [_mm512_setzero_ps(); T];
-        let mut offset = [_mm512_setzero_ps(); T];
-        for blk in 0..x[0].scale.len() {
-            let (va, vb) = (
-                a.values.as_ptr().add(blk * ROWS * 16),
-                b.values.as_ptr().add(blk * ROWS * 16),
-            );
-            prefetch(va, ROWS * 16);
-            prefetch(vb, ROWS * 16);
+        pair_blocks!([a, b], x, 16, |va, vb, blk| {
             let mut isum = [_mm512_setzero_si512(); T];
             let mut isum_hi = [_mm512_setzero_si512(); T];
             for k in 0..4 {
@@ -459,9 +477,8 @@ mod x86 {
             for t in 0..T {
                 isum[t] = _mm512_add_epi32(isum[t], isum_hi[t]);
             }
-            finish_block512!([a, b], x, blk, isum, acc, offset);
-        }
-        results512(a.format, acc, offset)
+            isum
+        })
     }
 
     /// [`q8_vnni`] for two groups at once in 512-bit registers.
@@ -471,16 +488,8 @@ mod x86 {
         b: &GroupRef<'_>,
         x: &[ActRef<'_>; T],
     ) -> [[[f32; ROWS]; 2]; T] {
-        let mut acc = [_mm512_setzero_ps(); T];
-        let mut offset = [_mm512_setzero_ps(); T];
         let flip = _mm512_set1_epi8(-128);
-        for blk in 0..x[0].scale.len() {
-            let (va, vb) = (
-                a.values.as_ptr().add(blk * ROWS * 32),
-                b.values.as_ptr().add(blk * ROWS * 32),
-            );
-            prefetch(va, ROWS * 32);
-            prefetch(vb, ROWS * 32);
+        pair_blocks!([a, b], x, 32, |va, vb, blk| {
             let mut isum: [__m512i; T] =
                 std::array::from_fn(|t| _mm512_set1_epi32(-128 * x[t].qsum[blk]));
             for c in 0..8 {
@@ -491,9 +500,8 @@ mod x86 {
                         _mm512_dpbusd_epi32(isum[t], w, _mm512_set1_epi32(q.read_unaligned()));
                 }
             }
-            finish_block512!([a, b], x, blk, isum, acc, offset);
-        }
-        results512(a.format, acc, offset)
+            isum
+        })
     }
 
     /// Q4_0 / Q4_1 with AVX2: `vpmaddubsw` pairs (≤ 2·15·127) summed in 16 bits over the 8
@@ -504,11 +512,7 @@ mod x86 {
         x: &[ActRef<'_>; T],
     ) -> [[f32; ROWS]; T] {
         let ones = _mm256_set1_epi16(1);
-        let mut acc = [_mm256_setzero_ps(); T];
-        let mut offset = [_mm256_setzero_ps(); T];
-        for b in 0..x[0].scale.len() {
-            let values = group.values.as_ptr().add(b * ROWS * 16);
-            prefetch(values, ROWS * 16);
+        group_blocks!(group, x, 16, |values, b| {
             let mut pairs = [_mm256_setzero_si256(); T];
             for k in 0..4 {
                 let (lo, hi) = nibbles(values, k);
@@ -519,9 +523,8 @@ mod x86 {
                 }
             }
             let isum: [__m256i; T] = std::array::from_fn(|t| _mm256_madd_epi16(pairs[t], ones));
-            finish_block!(group, x, b, isum, acc, offset);
-        }
-        results(group.format, acc, offset)
+            isum
+        })
     }
 
     /// Q8_0 with AVX2: `|q|·(p·sign q) = q·p` turns the signed product into the unsigned ×
@@ -532,11 +535,7 @@ mod x86 {
         x: &[ActRef<'_>; T],
     ) -> [[f32; ROWS]; T] {
         let ones = _mm256_set1_epi16(1);
-        let mut acc = [_mm256_setzero_ps(); T];
-        let mut offset = [_mm256_setzero_ps(); T];
-        for b in 0..x[0].scale.len() {
-            let values = group.values.as_ptr().add(b * ROWS * 32);
-            prefetch(values, ROWS * 32);
+        group_blocks!(group, x, 32, |values, b| {
             let mut isum = [_mm256_setzero_si256(); T];
             for c in 0..8 {
                 let w = _mm256_loadu_si256(values.add(32 * c) as *const __m256i);
@@ -547,8 +546,7 @@ mod x86 {
                     isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(pairs, ones));
                 }
             }
-            finish_block!(group, x, b, isum, acc, offset);
-        }
-        results(group.format, acc, offset)
+            isum
+        })
     }
 }
