@@ -263,7 +263,7 @@ impl Model {
                 "object".to_string(),
                 serde_json::json!({"type": "object"}),
                 // Any object: its members are all "additional".
-                schema_options(3, true),
+                schema_options(corral_schema::Options::default().max_any_depth, true),
             ),
             Constraint::JsonSchema(schema) => (
                 serde_json::to_string(schema).unwrap_or_default(),
@@ -283,7 +283,7 @@ impl Model {
             .get_or_build(key, || {
                 let compiled = corral_schema::compile(&schema, &opts)?;
                 Ok(Compiled {
-                    index: Index::new(&compiled.regex, vocab)?,
+                    index: Index::from_nfa(compiled.nfa, vocab)?,
                     ignored: compiled.ignored,
                 })
             })

@@ -126,7 +126,6 @@ pub struct Index {
 
 #[derive(Debug)]
 struct Inner {
-    regex: String,
     dfa: DFA,
     cache: Mutex<Search>,
     start: LazyStateID,
@@ -147,6 +146,35 @@ impl Index {
         vocab: &Vocabulary,
         options: &IndexOptions,
     ) -> Result<Index, IndexError> {
+        let nfa = thompson::Compiler::new()
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(true)
+                    .utf8(false),
+            )
+            .configure(
+                thompson::Config::new()
+                    .nfa_size_limit(Some(options.nfa_size_limit))
+                    .which_captures(thompson::WhichCaptures::None)
+                    .shrink(false),
+            )
+            .build(regex)
+            .map_err(|e| IndexError::Build(error_chain(&e)))?;
+        Index::from_nfa_with_options(nfa, vocab, options)
+    }
+
+    /// Build with default [`IndexOptions`] from an automaton built elsewhere (e.g.
+    /// `corral_schema::Compiled::nfa`). It must be anchored: documents match it as a whole.
+    pub fn from_nfa(nfa: thompson::NFA, vocab: &Vocabulary) -> Result<Index, IndexError> {
+        Index::from_nfa_with_options(nfa, vocab, &IndexOptions::default())
+    }
+
+    /// Build an index for documents matched as a whole by `nfa` over `vocab`.
+    pub fn from_nfa_with_options(
+        nfa: thompson::NFA,
+        vocab: &Vocabulary,
+        options: &IndexOptions,
+    ) -> Result<Index, IndexError> {
         let dfa = DFA::builder()
             .configure(
                 DFA::config()
@@ -154,17 +182,7 @@ impl Index {
                     .cache_capacity(options.dfa_cache_bytes)
                     .minimum_cache_clear_count(Some(0)),
             )
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .unicode(true)
-                    .utf8(false),
-            )
-            .thompson(
-                thompson::Config::new()
-                    .nfa_size_limit(Some(options.nfa_size_limit))
-                    .shrink(false),
-            )
-            .build(regex)
+            .build_from_nfa(nfa)
             .map_err(|e| IndexError::Build(error_chain(&e)))?;
         let mut cache = dfa.create_cache();
         let start = dfa
@@ -175,7 +193,6 @@ impl Index {
         }
         let index = Index {
             inner: Arc::new(Inner {
-                regex: regex.to_string(),
                 dfa,
                 cache: Mutex::new(Search {
                     cache,
@@ -191,11 +208,6 @@ impl Index {
             index.compute_all()?;
         }
         Ok(index)
-    }
-
-    /// The regex this index was built from.
-    pub fn regex(&self) -> &str {
-        &self.inner.regex
     }
 
     /// The vocabulary.
@@ -394,7 +406,7 @@ impl Index {
         self.inner.dfa.memory_usage()
             + self.lock().cache.memory_usage()
             + mask_bytes
-            + self.inner.regex.len()
+            + self.inner.dfa.get_nfa().memory_usage()
     }
 
     /// Number of masks computed so far.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use regex_automata::meta::Regex;
 use serde_json::{Map, Value};
 
+use crate::automaton::{self, LowerError, Matcher};
 use crate::error::SchemaError;
 use crate::format;
 use crate::json::{
@@ -17,10 +18,11 @@ use crate::merge::{self, all_of, json_equal, ANNOTATIONS};
 use crate::number;
 use crate::pattern::{self, Lengths};
 use crate::pointer;
+use crate::rx::{Rx, Slot};
 use crate::{Compiled, Options};
 
-/// A regex, or `None` when no value is possible.
-type Re = Option<String>;
+/// An expression, or `None` when no value is possible.
+type Re = Option<Rx>;
 
 /// Keywords the compiler enforces (beyond the combinators handled by normalization).
 const SUPPORTED: &[&str] = &[
@@ -119,24 +121,33 @@ impl<'a> Compiler<'a> {
             .ok_or(SchemaError::Unsatisfiable)?;
         // Whitespace may surround the document: SentencePiece models often start their
         // answer with a space-prefixed token (`▁{`), and many end it with a newline.
-        let regex = format!("{ws}{value}{ws}", ws = self.syntax.ws);
-        self.check_size(&regex, "#")?;
+        let rx = Rx::seq([self.syntax.ws.clone(), value, self.syntax.ws.clone()]);
+        let nfa = automaton::build_nfa(&rx, self.options.max_states)
+            .map_err(|e| self.lower_error(e, "#"))?;
         self.ignored.sort();
         self.ignored.dedup();
         Ok(Compiled {
-            regex,
+            rx,
+            nfa,
             ignored: self.ignored,
         })
     }
 
-    fn check_size(&self, regex: &str, ptr: &str) -> Result<(), SchemaError> {
-        if regex.len() > self.options.max_regex_len {
-            return Err(SchemaError::TooLarge {
-                limit: self.options.max_regex_len,
+    fn lower_error(&self, e: LowerError, ptr: &str) -> SchemaError {
+        match e {
+            LowerError::TooLarge => SchemaError::TooLarge {
+                limit: self.options.max_states,
                 pointer: ptr.into(),
-            });
+            },
+            LowerError::Leaf(reason) => {
+                SchemaError::invalid(ptr, format!("internal regex: {reason}"))
+            }
         }
-        Ok(())
+    }
+
+    /// A whole-string matcher for `rx` (the compiler's own membership checks).
+    fn matcher(&self, rx: &Rx, ptr: &str) -> Result<Matcher, SchemaError> {
+        Matcher::new(rx, self.options.max_states).map_err(|e| self.lower_error(e, ptr))
     }
 
     /// Compile any schema value (object or boolean).
@@ -149,16 +160,10 @@ impl<'a> Compiler<'a> {
             let re = self.compile_branch(&branch.map, ptr);
             self.open_refs.truncate(depth);
             if let Some(re) = re? {
-                if !alternatives.contains(&re) {
-                    alternatives.push(re);
-                }
+                alternatives.push(re);
             }
         }
-        let re = alternation(alternatives);
-        if let Some(re) = &re {
-            self.check_size(re, ptr)?;
-        }
-        Ok(re)
+        Ok(Rx::alt(alternatives))
     }
 
     fn unsupported(&mut self, keyword: &str, ptr: &str, reason: &str) -> Result<(), SchemaError> {
@@ -857,8 +862,8 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             let re = match *t {
-                "null" => Some("null".to_string()),
-                "boolean" => Some("(?:true|false)".to_string()),
+                "null" => Some(Rx::text("null")),
+                "boolean" => Some(Rx::text("true|false")),
                 "number" => self.compile_number(map, false, ptr)?,
                 "integer" if has("number") => continue,
                 "integer" => self.compile_number(map, true, ptr)?,
@@ -879,7 +884,7 @@ impl<'a> Compiler<'a> {
             };
             alternatives.extend(re);
         }
-        Ok(alternation(alternatives))
+        Ok(Rx::alt(alternatives))
     }
 
     /// `enum`: the literals that also satisfy the sibling keywords.
@@ -895,10 +900,7 @@ impl<'a> Compiler<'a> {
         let checker = if constrained {
             match self.compile_branch(&rest, ptr)? {
                 None => return Ok(None),
-                Some(re) => Some(
-                    crate::json::matcher(&re)
-                        .map_err(|e| SchemaError::invalid(ptr, format!("internal regex: {e}")))?,
-                ),
+                Some(re) => Some(self.matcher(&re, ptr)?),
             }
         } else {
             None
@@ -913,7 +915,7 @@ impl<'a> Compiler<'a> {
             }
             alternatives.push(self.syntax.literal(value));
         }
-        Ok(alternation(alternatives))
+        Ok(Rx::alt(alternatives))
     }
 
     fn compile_number(
@@ -953,7 +955,7 @@ impl<'a> Compiler<'a> {
         }
         let multiple_of = decimal("multipleOf")?;
         if bounds.is_unbounded() && multiple_of.is_none() {
-            return Ok(Some(if integer { INTEGER } else { NUMBER }.to_string()));
+            return Ok(Some(Rx::text(if integer { INTEGER } else { NUMBER })));
         }
         // Keep generated numbers within what parsers read as finite doubles.
         let largest = if integer { LARGEST_INTEGER } else { LARGEST };
@@ -968,7 +970,7 @@ impl<'a> Compiler<'a> {
             number::number_regex_exact(&bounds, multiple_of.as_ref())
         };
         match result {
-            Ok(re) => Ok(Some(re)),
+            Ok(re) => Ok(Some(Rx::text(re))),
             Err(number::NumberError::EmptyRange(_)) => Ok(None),
             Err(e) => {
                 let keyword = if map.contains_key("multipleOf") {
@@ -1036,7 +1038,9 @@ impl<'a> Compiler<'a> {
                 || lengths.max.is_some();
             // Only the plain complement is generated; combined with other string
             // constraints no string is generated (a sound subset).
-            return Ok((!other_constraints).then(|| format!("\"{}\"", complement_body(&names))));
+            return Ok(
+                (!other_constraints).then(|| Rx::text(format!("\"{}\"", complement_body(&names))))
+            );
         }
         let body = match (map.get("pattern"), format_regex) {
             (Some(Value::String(p)), None) => {
@@ -1054,7 +1058,7 @@ impl<'a> Compiler<'a> {
             (None, Some(re)) => pattern::anchored_body(&re, lengths, "format", ptr)?,
             (None, None) => Some(pattern::length_body(lengths)),
         };
-        Ok(body.map(|b| format!("\"{b}\"")))
+        Ok(body.map(|b| Rx::text(format!("\"{b}\""))))
     }
 
     fn compile_array(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Re, SchemaError> {
@@ -1109,19 +1113,18 @@ impl<'a> Compiler<'a> {
             let Some(matching) = matching else {
                 return Ok(None);
             };
-            let items = items.unwrap_or_else(|| "[^\\x{0}-\\x{10FFFF}]".to_string());
+            let items = items.unwrap_or_else(never);
             // (item ,)* match ( , (item ,)* match ){m-1} (, item)*
-            let before = format!("(?:{items}{comma})*");
-            let more = format!("(?:{comma}{before}{matching})");
-            let elements = format!(
-                "{before}{matching}{more}{{{}}}(?:{comma}{items})*",
-                min_contains.saturating_sub(1)
-            );
-            return Ok(Some(format!(
-                "{}{elements}{}",
-                self.syntax.open_array(),
-                self.syntax.close_array()
-            )));
+            let before = Rx::repeat(Rx::seq([items.clone(), comma.clone()]), 0, None);
+            let more = Rx::seq([comma.clone(), before.clone(), matching.clone()]);
+            let count = min_contains.saturating_sub(1) as u32;
+            let elements = Rx::seq([
+                before,
+                matching,
+                Rx::repeat(more, count, Some(count)),
+                Rx::repeat(Rx::seq([comma, items]), 0, None),
+            ]);
+            return Ok(Some(self.syntax.array(elements)));
         }
         Ok(self.finish_array(&prefix, &items, min, max))
     }
@@ -1136,12 +1139,8 @@ impl<'a> Compiler<'a> {
             let lo = min.saturating_sub(written);
             let hi = max.map(|m| m.saturating_sub(written));
             match items {
-                Some(item) => Some(match hi {
-                    Some(0) => String::new(),
-                    Some(h) => format!("(?:{comma}{item}){{{lo},{h}}}"),
-                    None => format!("(?:{comma}{item}){{{lo},}}"),
-                }),
-                None if lo == 0 => Some(String::new()),
+                Some(item) => Some(Rx::repeat(Rx::seq([comma.clone(), item.clone()]), lo, hi)),
+                None if lo == 0 => Some(Rx::empty()),
                 None => None,
             }
         };
@@ -1150,46 +1149,35 @@ impl<'a> Compiler<'a> {
             let written = j as u32;
             let next = match (&prefix[j], &tail) {
                 (Some(p), Some(t)) if max.is_none_or(|m| m > written) => {
-                    Some(format!("{comma}{p}{t}"))
+                    Some(Rx::seq([comma.clone(), p.clone(), t.clone()]))
                 }
                 _ => None,
             };
             tail = if written >= min {
-                Some(next.map(|n| format!("(?:{n})?")).unwrap_or_default())
+                Some(next.map(Rx::opt).unwrap_or_else(Rx::empty))
             } else {
                 next
             };
         }
         let first = if prefix.is_empty() {
-            // No prefix: first item is an `items` item followed by the rest.
+            // No prefix: `items` items, one copy of the item however many there are.
             match items {
-                Some(item) if max != Some(0) => {
-                    let lo = min.saturating_sub(1);
-                    let rest = match max {
-                        Some(h) => format!("(?:{comma}{item}){{{lo},{}}}", h - 1),
-                        None => format!("(?:{comma}{item}){{{lo},}}"),
-                    };
-                    Some(format!("{item}{rest}"))
-                }
+                Some(item) if max != Some(0) => Rx::list(item.clone(), comma, min.max(1), max),
                 _ => None,
             }
         } else {
             match (&prefix[0], &tail) {
-                (Some(p), Some(t)) if max != Some(0) => Some(format!("{p}{t}")),
+                (Some(p), Some(t)) if max != Some(0) => Some(Rx::seq([p.clone(), t.clone()])),
                 _ => None,
             }
         };
         let elements = match (first, min) {
-            (Some(f), 0) => format!("(?:{f})?"),
+            (Some(f), 0) => f.opt(),
             (Some(f), _) => f,
-            (None, 0) => String::new(),
+            (None, 0) => Rx::empty(),
             (None, _) => return None,
         };
-        Some(format!(
-            "{}{elements}{}",
-            self.syntax.open_array(),
-            self.syntax.close_array()
-        ))
+        Some(self.syntax.array(elements))
     }
 
     fn compile_object(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Re, SchemaError> {
@@ -1246,15 +1234,12 @@ impl<'a> Compiler<'a> {
                 let schema = Value::Object(names);
                 match self.compile(&schema, &format!("{ptr}/propertyNames"))? {
                     Some(re) => Some(re),
-                    None => Some("[^\\x{0}-\\x{10FFFF}]".into()),
+                    None => Some(never()),
                 }
             }
         };
         let names_checker = match &names_re {
-            Some(re) => Some(
-                crate::json::matcher(re)
-                    .map_err(|e| SchemaError::invalid(ptr, format!("internal regex: {e}")))?,
-            ),
+            Some(re) => Some(self.matcher(re, &format!("{ptr}/propertyNames"))?),
             None => None,
         };
 
@@ -1306,7 +1291,7 @@ impl<'a> Compiler<'a> {
             match value {
                 Some(v) => members.push(Member {
                     name: name.clone(),
-                    regex: format!("{}{colon}{v}", escape(&key)),
+                    regex: Rx::seq([Rx::text(escape(&key)), colon.clone(), v]),
                     required: is_required,
                 }),
                 None if is_required => return Ok(None),
@@ -1358,23 +1343,27 @@ impl<'a> Compiler<'a> {
                     &pointer::join(&format!("{ptr}/patternProperties"), pattern),
                 )?;
                 if let Some(v) = value {
-                    extra_alternatives.push(format!("\"{body}\"{colon}{v}"));
+                    extra_alternatives.push(Rx::seq([
+                        Rx::text(format!("\"{body}\"")),
+                        colon.clone(),
+                        v,
+                    ]));
                 }
             }
         } else if let Some(additional) = &additional {
             let key = match (&names_re, listed_names.is_empty()) {
-                (None, _) => Some(format!("\"{}\"", complement_body(&listed_names))),
+                (None, _) => Some(Rx::text(format!("\"{}\"", complement_body(&listed_names)))),
                 (Some(re), true) => Some(re.clone()),
                 // Names must avoid the listed ones *and* match propertyNames: not generated.
                 (Some(_), false) => None,
             };
             if let Some(key) = key {
                 if let Some(v) = self.compile(additional, &format!("{ptr}/additionalProperties"))? {
-                    extra_alternatives.push(format!("{key}{colon}{v}"));
+                    extra_alternatives.push(Rx::seq([key, colon.clone(), v]));
                 }
             }
         }
-        let extra = alternation(extra_alternatives);
+        let extra = Rx::alt(extra_alternatives);
 
         // dependentRequired: split into "trigger absent" | "trigger and dependents present".
         let mut variants = vec![members];
@@ -1429,11 +1418,11 @@ impl<'a> Compiler<'a> {
         }
         let mut alternatives = Vec::new();
         for members in &variants {
-            if let Some(re) = self.members_regex(members, extra.as_deref(), counts, ptr)? {
+            if let Some(re) = self.members_regex(members, extra.as_ref(), counts, ptr)? {
                 alternatives.push(re);
             }
         }
-        Ok(alternation(alternatives))
+        Ok(Rx::alt(alternatives))
     }
 
     /// The members of an object, in order: listed ones (required or optional), then
@@ -1441,15 +1430,14 @@ impl<'a> Compiler<'a> {
     fn members_regex(
         &mut self,
         members: &[Member],
-        extra: Option<&str>,
+        extra: Option<&Rx>,
         counts: Lengths,
         ptr: &str,
     ) -> Result<Re, SchemaError> {
-        let comma = self.syntax.comma();
         let n = members.len() as u32;
         let n_required = members.iter().filter(|m| m.required).count() as u32;
         let all_required = n == n_required;
-        let mut extra = extra.map(String::from);
+        let mut extra = extra.cloned();
         // Bounds on the number of extra members.
         let (mut extra_min, mut extra_max) = (0u32, None::<u32>);
         if all_required {
@@ -1476,76 +1464,28 @@ impl<'a> Compiler<'a> {
         if extra.is_none() && extra_min > 0 {
             return Ok(None);
         }
-        let reps = |lo: u32, hi: Option<u32>| match hi {
-            Some(h) => format!("{{{lo},{h}}}"),
-            None => format!("{{{lo},}}"),
-        };
-        let first_required = members.iter().position(|m| m.required);
-        // X: a non-empty ordered subsequence of members[..end], all optional.
-        let nonempty_prefix = |end: usize| -> Option<String> {
-            let mut x: Option<String> = None;
-            for m in &members[..end] {
-                x = Some(match x {
-                    None => m.regex.clone(),
-                    Some(prev) => format!("(?:{prev}(?:{comma}{})?|{})", m.regex, m.regex),
-                });
-            }
-            x
-        };
-        let extras_after = |lo: u32, hi: Option<u32>| -> String {
-            match (&extra, hi) {
-                (None, _) | (_, Some(0)) => String::new(),
-                (Some(e), hi) => format!("(?:{comma}{e}){}", reps(lo, hi)),
-            }
-        };
-        let body = match first_required {
-            Some(r) => {
-                let mut s = String::new();
-                if let Some(x) = nonempty_prefix(r) {
-                    s.push_str(&format!("(?:{x}{comma})?"));
+        // Listed members in order, each built once however many before it are optional,
+        // then the extras.
+        let mut slots: Vec<Slot> = members
+            .iter()
+            .map(|m| {
+                if m.required {
+                    Slot::required(m.regex.clone())
+                } else {
+                    Slot::optional(m.regex.clone())
                 }
-                s.push_str(&members[r].regex);
-                for m in &members[r + 1..] {
-                    if m.required {
-                        s.push_str(&format!("{comma}{}", m.regex));
-                    } else {
-                        s.push_str(&format!("(?:{comma}{})?", m.regex));
-                    }
-                }
-                s.push_str(&extras_after(extra_min, extra_max));
-                s
-            }
-            None => {
-                let mut alts = Vec::new();
-                if let Some(x) = nonempty_prefix(members.len()) {
-                    alts.push(format!("{x}{}", extras_after(extra_min, extra_max)));
-                }
-                if let Some(e) = &extra {
-                    if extra_max != Some(0) {
-                        let lo = extra_min.max(1);
-                        alts.push(format!(
-                            "{e}{}",
-                            match extra_max {
-                                Some(h) => format!("(?:{comma}{e}){{{},{}}}", lo - 1, h - 1),
-                                None => format!("(?:{comma}{e}){{{},}}", lo - 1),
-                            }
-                        ));
-                    }
-                }
-                let needs_member = counts.min >= 1 || extra_min > 0;
-                match (alts.is_empty(), needs_member) {
-                    (true, true) => return Ok(None),
-                    (true, false) => String::new(),
-                    (false, true) => format!("(?:{})", alts.join("|")),
-                    (false, false) => format!("(?:{})?", alts.join("|")),
-                }
-            }
-        };
-        Ok(Some(format!(
-            "{}{body}{}",
-            self.syntax.open_object(),
-            self.syntax.close_object()
-        )))
+            })
+            .collect();
+        if let Some(e) = extra {
+            slots.push(Slot {
+                item: e,
+                min: extra_min,
+                max: extra_max,
+            });
+        }
+        let allow_empty = counts.min == 0 && extra_min == 0;
+        Ok(Rx::members(slots, self.syntax.comma(), allow_empty)
+            .map(|body| self.syntax.object(body)))
     }
 
     fn pattern_matches(&mut self, pattern: &str, key: &str) -> bool {
@@ -1569,7 +1509,7 @@ fn pattern_matches(cache: &mut HashMap<String, Option<Regex>>, pattern: &str, ke
 #[derive(Clone, Debug)]
 struct Member {
     name: String,
-    regex: String,
+    regex: Rx,
     required: bool,
 }
 
@@ -1622,12 +1562,9 @@ fn complement_body(names: &[String]) -> String {
     walk(&root, plain)
 }
 
-fn alternation(mut parts: Vec<String>) -> Re {
-    match parts.len() {
-        0 => None,
-        1 => parts.pop(),
-        _ => Some(format!("(?:{})", parts.join("|"))),
-    }
+/// Matches no string (e.g. the names allowed by `propertyNames: false`).
+fn never() -> Rx {
+    Rx::text("[^\\x{0}-\\x{10FFFF}]")
 }
 
 fn mark_negated(mut branches: Vec<Branch>) -> Vec<Branch> {

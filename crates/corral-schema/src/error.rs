@@ -22,8 +22,8 @@ pub enum SchemaError {
     /// No JSON value satisfies the schema (after cutting off recursion).
     #[error("the schema admits no value")]
     Unsatisfiable,
-    /// The produced regular expression exceeds [`Options::max_regex_len`](crate::Options).
-    #[error("the regular expression grew past the limit of {limit} bytes at `{pointer}`")]
+    /// The automaton exceeds [`Options::max_states`](crate::Options).
+    #[error("the automaton grew past the limit of {limit} states at `{pointer}`")]
     TooLarge { limit: usize, pointer: String },
 }
 

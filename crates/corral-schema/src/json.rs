@@ -1,6 +1,10 @@
 //! Regular expressions for the JSON grammar itself: whitespace, strings, literals and
 //! "any value" up to a nesting depth.
+use std::cell::RefCell;
+
 use serde_json::Value;
+
+use crate::rx::Rx;
 
 /// Whitespace allowed between JSON tokens.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,11 +61,6 @@ pub(crate) fn matcher(
         .map_err(Box::new)
 }
 
-/// A JSON string with any content.
-pub(crate) fn any_string() -> String {
-    format!("\"{STRING_CHAR}*\"")
-}
-
 /// A JSON number, limited to what every JSON parser reads as a finite double: at most
 /// 20 integer digits and a two-digit exponent (a schema without bounds is a license to
 /// write *some* number, not an overflowing one).
@@ -88,103 +87,130 @@ pub(crate) fn canonical_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
 }
 
-/// Separators built from a whitespace regex.
+/// The pieces of JSON syntax, built once per compilation and shared by every use.
 #[derive(Clone, Debug)]
 pub(crate) struct Syntax {
-    pub ws: String,
+    pub ws: Rx,
+    comma: Rx,
+    colon: Rx,
+    open_object: Rx,
+    close_object: Rx,
+    open_array: Rx,
+    close_array: Rx,
+    string: Rx,
+    scalar: Rx,
+    /// "Any value" by nesting depth, built on first use.
+    any: RefCell<Vec<Rx>>,
 }
 
 impl Syntax {
     pub fn new(ws: &Whitespace) -> Syntax {
-        Syntax { ws: ws.regex() }
+        let ws = Rx::text(ws.regex());
+        let around = |token: &str| Rx::seq([ws.clone(), Rx::literal(token), ws.clone()]);
+        let string = Rx::text(format!("\"{STRING_CHAR}*\""));
+        let scalar = Rx::alt([
+            Rx::text("null|true|false"),
+            Rx::text(NUMBER),
+            string.clone(),
+        ])
+        .unwrap_or_else(Rx::empty);
+        Syntax {
+            comma: around(","),
+            colon: around(":"),
+            open_object: Rx::seq([Rx::literal("{"), ws.clone()]),
+            close_object: Rx::seq([ws.clone(), Rx::literal("}")]),
+            open_array: Rx::seq([Rx::literal("["), ws.clone()]),
+            close_array: Rx::seq([ws.clone(), Rx::literal("]")]),
+            ws,
+            string,
+            scalar,
+            any: RefCell::new(Vec::new()),
+        }
     }
 
-    pub fn comma(&self) -> String {
-        format!("{ws},{ws}", ws = self.ws)
+    pub fn comma(&self) -> Rx {
+        self.comma.clone()
     }
 
-    pub fn colon(&self) -> String {
-        format!("{ws}:{ws}", ws = self.ws)
+    pub fn colon(&self) -> Rx {
+        self.colon.clone()
     }
 
-    pub fn open_object(&self) -> String {
-        format!(r"\{{{}", self.ws)
+    /// A JSON string with any content.
+    pub fn any_string(&self) -> Rx {
+        self.string.clone()
     }
 
-    pub fn close_object(&self) -> String {
-        format!(r"{}\}}", self.ws)
+    /// `{ body }`.
+    pub fn object(&self, body: Rx) -> Rx {
+        Rx::seq([self.open_object.clone(), body, self.close_object.clone()])
     }
 
-    pub fn open_array(&self) -> String {
-        format!(r"\[{}", self.ws)
-    }
-
-    pub fn close_array(&self) -> String {
-        format!(r"{}\]", self.ws)
+    /// `[ body ]`.
+    pub fn array(&self, body: Rx) -> Rx {
+        Rx::seq([self.open_array.clone(), body, self.close_array.clone()])
     }
 
     /// `[ item (, item)* ]` or `[]`.
-    pub fn array_of(&self, item: &str) -> String {
-        format!(
-            "{open}(?:{item}(?:{comma}{item})*)?{close}",
-            open = self.open_array(),
-            close = self.close_array(),
-            comma = self.comma()
-        )
+    pub fn array_of(&self, item: Rx) -> Rx {
+        let items = Rx::list(item, self.comma(), 0, None).unwrap_or_else(Rx::empty);
+        self.array(items)
     }
 
     /// Any JSON value nested at most `depth` levels deep (depth 0: scalars only).
-    pub fn any_value(&self, depth: usize) -> String {
-        let scalar = format!("(?:null|true|false|{NUMBER}|{})", any_string());
-        if depth == 0 {
-            return scalar;
+    pub fn any_value(&self, depth: usize) -> Rx {
+        if let Some(rx) = self.any.borrow().get(depth) {
+            return rx.clone();
         }
-        let inner = self.any_value(depth - 1);
-        let member = format!("{}{}{inner}", any_string(), self.colon());
-        let object = format!(
-            "{open}(?:{member}(?:{comma}{member})*)?{close}",
-            open = self.open_object(),
-            close = self.close_object(),
-            comma = self.comma()
-        );
-        format!("(?:{scalar}|{}|{object})", self.array_of(&inner))
+        let rx = if depth == 0 {
+            self.scalar.clone()
+        } else {
+            let inner = self.any_value(depth - 1);
+            let member = Rx::seq([self.any_string(), self.colon(), inner.clone()]);
+            let members = Rx::list(member, self.comma(), 0, None).unwrap_or_else(Rx::empty);
+            Rx::alt([
+                self.scalar.clone(),
+                self.array_of(inner),
+                self.object(members),
+            ])
+            .unwrap_or_else(Rx::empty)
+        };
+        let mut any = self.any.borrow_mut();
+        if any.len() == depth {
+            any.push(rx.clone());
+        }
+        rx
     }
 
-    /// The regex matching exactly `value` (with whitespace allowed between tokens, keys
-    /// in the given order, and strings and numbers in their canonical spelling).
-    pub fn literal(&self, value: &Value) -> String {
+    /// Matches exactly `value` (with whitespace allowed between tokens, keys in the given
+    /// order, and strings and numbers in their canonical spelling).
+    pub fn literal(&self, value: &Value) -> Rx {
         match value {
-            Value::Null => "null".into(),
-            Value::Bool(b) => b.to_string(),
-            Value::Number(n) => number_literal(n),
-            Value::String(s) => escape(&canonical_string(s)),
+            Value::Null => Rx::text("null"),
+            Value::Bool(b) => Rx::text(b.to_string()),
+            Value::Number(n) => Rx::text(number_literal(n)),
+            Value::String(s) => Rx::literal(&canonical_string(s)),
             Value::Array(items) => {
-                let parts: Vec<String> = items.iter().map(|v| self.literal(v)).collect();
-                format!(
-                    "{}{}{}",
-                    self.open_array(),
-                    parts.join(&self.comma()),
-                    self.close_array()
-                )
+                let mut parts = Vec::new();
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        parts.push(self.comma());
+                    }
+                    parts.push(self.literal(v));
+                }
+                self.array(Rx::seq(parts))
             }
             Value::Object(map) => {
-                let parts: Vec<String> = map
-                    .iter()
-                    .map(|(k, v)| {
-                        format!(
-                            "{}{}{}",
-                            escape(&canonical_string(k)),
-                            self.colon(),
-                            self.literal(v)
-                        )
-                    })
-                    .collect();
-                format!(
-                    "{}{}{}",
-                    self.open_object(),
-                    parts.join(&self.comma()),
-                    self.close_object()
-                )
+                let mut parts = Vec::new();
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        parts.push(self.comma());
+                    }
+                    parts.push(Rx::literal(&canonical_string(k)));
+                    parts.push(self.colon());
+                    parts.push(self.literal(v));
+                }
+                self.object(Rx::seq(parts))
             }
         }
     }
@@ -211,16 +237,15 @@ fn number_literal(n: &serde_json::Number) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regex_automata::meta::Regex;
     use serde_json::json;
 
-    fn full(re: &str) -> Regex {
-        matcher(re).unwrap()
+    fn full(rx: &Rx) -> crate::automaton::Matcher {
+        crate::automaton::Matcher::new(rx, 1 << 22).unwrap()
     }
 
     #[test]
     fn strings_accept_valid_escapes_only() {
-        let re = full(&any_string());
+        let re = full(&Syntax::new(&Whitespace::Compact).any_string());
         for ok in [
             r#""""#,
             r#""a\"b""#,
@@ -239,6 +264,10 @@ mod tests {
     fn pretty_whitespace_is_bounded() {
         let syntax = Syntax::new(&Whitespace::Pretty);
         let re = full(&syntax.any_value(2));
+        assert!(!re.is_match("[[[[[1]]]]]"));
+        let deep = full(&syntax.any_value(6));
+        assert!(deep.is_match("{\"a\": [{\"b\": [{\"c\": [1]}]}]}"));
+        assert!(!deep.is_match("[[[[[[[1]]]]]]]"));
         assert!(re.is_match("{\"a\": [1, 2], \"b\": {\"c\": null}}"));
         assert!(re.is_match("{\n    \"a\": [\n        1\n    ]\n}"));
         assert!(!re.is_match(&format!("[1,{}2]", " ".repeat(40))));

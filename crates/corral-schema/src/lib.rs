@@ -1,13 +1,16 @@
-//! Compile a JSON Schema into a regular expression over the serialized JSON text.
+//! Compile a JSON Schema into an automaton over the serialized JSON text.
 //!
-//! The regular expression describes a *subset* of the JSON documents that are valid
-//! under the schema: every string it matches parses as JSON and validates. Where the
+//! The automaton (a Thompson NFA, built state by state from the [`Rx`] expression the
+//! compiler produces — no regex text is printed or parsed on the way) describes a
+//! *subset* of the JSON documents that are valid under the schema: every string it
+//! matches parses as JSON and validates. Where the
 //! schema uses a feature that cannot be expressed exactly, compilation fails with a
 //! [`SchemaError`] naming the keyword and its JSON pointer, unless
 //! [`Options::lenient`] asks to ignore it.
 //!
-//! The output is written in the dialect of [`regex-syntax`](https://docs.rs/regex-syntax)
-//! and is meant to be matched as a whole (anchored at both ends) by a byte-level DFA.
+//! The NFA is anchored at both ends and works on bytes; build a DFA from it (e.g.
+//! regex-automata's lazy DFA, as `corral-index` does). [`Compiled::regex`] prints the
+//! equivalent regular expression as a debug view.
 //!
 //! ```
 //! use corral_schema::{compile, Options};
@@ -20,14 +23,25 @@
 //!     "additionalProperties": false
 //! });
 //! let compiled = compile(&schema, &Options::compact()).unwrap();
-//! // Strings are spelled as UTF-8 byte sequences: build with the UTF-8 check off.
-//! let re = regex_automata::meta::Builder::new()
-//!     .syntax(regex_automata::util::syntax::Config::new().utf8(false))
-//!     .build(&format!("^(?:{})$", compiled.regex))
+//! // A lazy DFA over the NFA; a document matches when the whole text leads to a match.
+//! use regex_automata::{hybrid::dfa::DFA, util::start, Anchored, MatchKind};
+//! let dfa = DFA::builder()
+//!     .configure(DFA::config().match_kind(MatchKind::All))
+//!     .build_from_nfa(compiled.nfa.clone())
 //!     .unwrap();
-//! assert!(re.is_match(r#"{"team_name":"Wolves"}"#));
-//! assert!(!re.is_match(r#"{}"#));
+//! let mut cache = dfa.create_cache();
+//! let mut whole = |text: &str| {
+//!     let anchored = start::Config::new().anchored(Anchored::Yes);
+//!     let mut s = dfa.start_state(&mut cache, &anchored).unwrap();
+//!     for &b in text.as_bytes() {
+//!         s = dfa.next_state(&mut cache, s, b).unwrap();
+//!     }
+//!     dfa.next_eoi_state(&mut cache, s).unwrap().is_match()
+//! };
+//! assert!(whole(r#"{"team_name":"Wolves"}"#));
+//! assert!(!whole(r#"{}"#));
 //! ```
+mod automaton;
 mod compiler;
 mod error;
 mod format;
@@ -36,9 +50,12 @@ mod merge;
 mod number;
 mod pattern;
 mod pointer;
+mod rx;
 
 pub use error::SchemaError;
 pub use json::Whitespace;
+pub use regex_automata::nfa::thompson::NFA;
+pub use rx::{Rx, Slot};
 
 use serde_json::Value;
 
@@ -56,8 +73,8 @@ pub struct Options {
     /// Nesting depth of values described by `true` / absent schemas (e.g. values of
     /// additional properties): deeper values are not generated.
     pub max_any_depth: usize,
-    /// Upper bound on the length of the produced regular expression, in bytes.
-    pub max_regex_len: usize,
+    /// Upper bound on the number of states of the produced NFA.
+    pub max_states: usize,
     /// Allow additional properties where the schema does not forbid them (the JSON Schema
     /// default). When false, objects only contain the properties the schema lists.
     pub allow_additional_properties: bool,
@@ -69,8 +86,8 @@ impl Default for Options {
             whitespace: Whitespace::default(),
             lenient: false,
             max_recursion_depth: 3,
-            max_any_depth: 2,
-            max_regex_len: 16 << 20,
+            max_any_depth: 3,
+            max_states: 4 << 20,
             allow_additional_properties: true,
         }
     }
@@ -89,15 +106,25 @@ impl Options {
 /// The result of [`compile`].
 #[derive(Clone, Debug)]
 pub struct Compiled {
-    /// A regular expression matching the whole document (not anchored itself).
-    pub regex: String,
+    /// The expression the automaton was built from.
+    pub rx: Rx,
+    /// The automaton: matches exactly the accepted documents (anchored at both ends).
+    pub nfa: NFA,
     /// Keywords that were not enforced, with their JSON pointers: annotations such as
     /// unknown `format`s (spec behaviour), and with [`Options::lenient`] unsupported
     /// keywords.
     pub ignored: Vec<String>,
 }
 
-/// Compile `schema` into a regular expression; see the [crate docs](crate).
+impl Compiled {
+    /// The equivalent regular expression (a debug view: it writes shared parts out in
+    /// full, so it can be far larger than the automaton).
+    pub fn regex(&self) -> String {
+        self.rx.to_string()
+    }
+}
+
+/// Compile `schema` into an automaton; see the [crate docs](crate).
 pub fn compile(schema: &Value, options: &Options) -> Result<Compiled, SchemaError> {
     compiler::Compiler::new(schema, options).compile_root()
 }

@@ -40,23 +40,23 @@ impl Engine for CorralEngine {
     fn compile(&self, schema: &Value) -> Result<Box<dyn Grammar>, String> {
         let compiled =
             corral_schema::compile(schema, &self.options).map_err(|e| format!("schema: {e}"))?;
-        let index =
-            Index::new(&compiled.regex, &self.vocabulary).map_err(|e| format!("index: {e}"))?;
+        let index = Index::from_nfa(compiled.nfa.clone(), &self.vocabulary)
+            .map_err(|e| format!("index: {e}"))?;
         Ok(Box::new(CorralGrammar {
-            regex: compiled.regex,
+            rx: compiled.rx,
             index,
         }))
     }
 }
 
 struct CorralGrammar {
-    regex: String,
+    rx: corral_schema::Rx,
     index: Index,
 }
 
 impl Grammar for CorralGrammar {
-    fn regex(&self) -> Option<&str> {
-        Some(&self.regex)
+    fn regex(&self) -> Option<String> {
+        Some(self.rx.to_string())
     }
 
     fn matcher(&self) -> Result<Box<dyn Matcher>, String> {

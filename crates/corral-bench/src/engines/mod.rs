@@ -31,7 +31,7 @@ pub trait Grammar {
         None
     }
     /// The intermediate regular expression, for engines that have one (`trace`).
-    fn regex(&self) -> Option<&str> {
+    fn regex(&self) -> Option<String> {
         None
     }
 }

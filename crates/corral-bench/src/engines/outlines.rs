@@ -66,8 +66,8 @@ struct OutlinesGrammar {
 }
 
 impl Grammar for OutlinesGrammar {
-    fn regex(&self) -> Option<&str> {
-        Some(&self.regex)
+    fn regex(&self) -> Option<String> {
+        Some(self.regex.clone())
     }
 
     fn matcher(&self) -> Result<Box<dyn Matcher>, String> {

@@ -1,0 +1,279 @@
+//! The regular-expression IR the schema compiler produces: a tree of shared nodes that is
+//! lowered straight into an NFA ([`crate::automaton`]), never printed and parsed again.
+//!
+//! Sub-expressions are reference-counted, so a value used in many places (the string
+//! grammar, a `$ref`'s body, "any value") is built once. Two node kinds say what the text
+//! form could only say by writing their parts out twice:
+//! - [`Rx::list`]: `item (sep item)*` with bounds, lowered with one copy of `item` when
+//!   the count is unbounded (the back edge goes through `sep`);
+//! - [`Rx::members`]: the members of an object in order, each required, optional or
+//!   repeated, separated by `sep` — one copy of each member however many of the earlier
+//!   ones are optional.
+//!
+//! Leaves are small regexes in the `regex-syntax` dialect (number ranges, string
+//! patterns, formats). [`Rx`] implements `Display` as the equivalent regex text, which is
+//! a debug view only.
+use std::fmt;
+use std::sync::Arc;
+
+/// A regular expression over bytes (see the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct Rx(Arc<Node>);
+
+#[derive(Debug)]
+pub(crate) enum Node {
+    /// The empty string.
+    Empty,
+    /// A leaf in the `regex-syntax` dialect (Unicode on, UTF-8 check off).
+    Text(String),
+    Seq(Vec<Rx>),
+    Alt(Vec<Rx>),
+    Repeat {
+        body: Rx,
+        min: u32,
+        max: Option<u32>,
+    },
+    /// `item (sep item)*` with `min..=max` items, `min >= 1`.
+    List {
+        item: Rx,
+        sep: Rx,
+        min: u32,
+        max: Option<u32>,
+    },
+    /// Slots in order, each occurring `min..=max` times, every two occurrences separated
+    /// by `sep`; the empty sequence only when `allow_empty`.
+    Members {
+        slots: Vec<Slot>,
+        sep: Rx,
+        allow_empty: bool,
+    },
+}
+
+/// One slot of [`Rx::members`].
+#[derive(Clone, Debug)]
+pub struct Slot {
+    pub item: Rx,
+    pub min: u32,
+    pub max: Option<u32>,
+}
+
+impl Slot {
+    pub fn required(item: Rx) -> Slot {
+        Slot {
+            item,
+            min: 1,
+            max: Some(1),
+        }
+    }
+
+    pub fn optional(item: Rx) -> Slot {
+        Slot {
+            item,
+            min: 0,
+            max: Some(1),
+        }
+    }
+}
+
+impl Rx {
+    fn node(node: Node) -> Rx {
+        Rx(Arc::new(node))
+    }
+
+    pub(crate) fn get(&self) -> &Node {
+        &self.0
+    }
+
+    pub fn empty() -> Rx {
+        Rx::node(Node::Empty)
+    }
+
+    /// A leaf regex in the `regex-syntax` dialect.
+    pub fn text(regex: impl Into<String>) -> Rx {
+        let regex = regex.into();
+        if regex.is_empty() {
+            return Rx::empty();
+        }
+        Rx::node(Node::Text(regex))
+    }
+
+    /// `text` matched literally.
+    pub fn literal(text: &str) -> Rx {
+        Rx::text(regex_syntax::escape(text))
+    }
+
+    pub fn seq(parts: impl IntoIterator<Item = Rx>) -> Rx {
+        let mut flat = Vec::new();
+        for part in parts {
+            match part.get() {
+                Node::Empty => {}
+                Node::Seq(inner) => flat.extend(inner.iter().cloned()),
+                _ => flat.push(part),
+            }
+        }
+        match flat.len() {
+            0 => Rx::empty(),
+            1 => flat.pop().unwrap_or_else(Rx::empty),
+            _ => Rx::node(Node::Seq(flat)),
+        }
+    }
+
+    /// The alternation of `parts`, or `None` when there are none (no string matches).
+    pub fn alt(parts: impl IntoIterator<Item = Rx>) -> Option<Rx> {
+        let mut flat: Vec<Rx> = Vec::new();
+        for part in parts {
+            match part.get() {
+                Node::Alt(inner) => flat.extend(inner.iter().cloned()),
+                _ => flat.push(part),
+            }
+        }
+        match flat.len() {
+            0 => None,
+            1 => flat.pop(),
+            _ => Some(Rx::node(Node::Alt(flat))),
+        }
+    }
+
+    /// `self` or the empty string.
+    pub fn opt(self) -> Rx {
+        Rx::repeat(self, 0, Some(1))
+    }
+
+    pub fn repeat(body: Rx, min: u32, max: Option<u32>) -> Rx {
+        if max == Some(0) || matches!(body.get(), Node::Empty) {
+            return Rx::empty();
+        }
+        if min == 1 && max == Some(1) {
+            return body;
+        }
+        Rx::node(Node::Repeat { body, min, max })
+    }
+
+    /// `item (sep item)*` with between `min` and `max` items (`min` may be 0: then the
+    /// empty string too). `None` when `max < min`.
+    pub fn list(item: Rx, sep: Rx, min: u32, max: Option<u32>) -> Option<Rx> {
+        if max.is_some_and(|m| m < min) {
+            return None;
+        }
+        if max == Some(0) {
+            return Some(Rx::empty());
+        }
+        let list = Rx::node(Node::List {
+            item,
+            sep,
+            min: min.max(1),
+            max,
+        });
+        Some(if min == 0 { list.opt() } else { list })
+    }
+
+    /// The slots in order, separated by `sep` (see [`Node::Members`]). `None` when no
+    /// sequence is possible.
+    pub fn members(slots: Vec<Slot>, sep: Rx, allow_empty: bool) -> Option<Rx> {
+        let slots: Vec<Slot> = slots.into_iter().filter(|s| s.max != Some(0)).collect();
+        if slots.iter().any(|s| s.max.is_some_and(|m| m < s.min)) {
+            return None;
+        }
+        if slots.is_empty() {
+            return allow_empty.then(Rx::empty);
+        }
+        Some(Rx::node(Node::Members {
+            slots,
+            sep,
+            allow_empty,
+        }))
+    }
+}
+
+fn repeat_suffix(f: &mut fmt::Formatter<'_>, min: u32, max: Option<u32>) -> fmt::Result {
+    match (min, max) {
+        (0, Some(1)) => write!(f, "?"),
+        (0, None) => write!(f, "*"),
+        (1, None) => write!(f, "+"),
+        (lo, None) => write!(f, "{{{lo},}}"),
+        (lo, Some(hi)) if lo == hi => write!(f, "{{{lo}}}"),
+        (lo, Some(hi)) => write!(f, "{{{lo},{hi}}}"),
+    }
+}
+
+/// The equivalent regex text (a debug view; it writes shared parts out in full).
+impl fmt::Display for Rx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.get() {
+            Node::Empty => Ok(()),
+            Node::Text(t) => write!(f, "(?:{t})"),
+            Node::Seq(parts) => parts.iter().try_for_each(|p| write!(f, "{p}")),
+            Node::Alt(parts) => {
+                write!(f, "(?:")?;
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, "|")?;
+                    }
+                    write!(f, "{p}")?;
+                }
+                write!(f, ")")
+            }
+            Node::Repeat { body, min, max } => {
+                write!(f, "(?:{body})")?;
+                repeat_suffix(f, *min, *max)
+            }
+            Node::List {
+                item,
+                sep,
+                min,
+                max,
+            } => {
+                write!(f, "(?:{item}(?:{sep}{item})")?;
+                repeat_suffix(f, min - 1, max.map(|m| m - 1))?;
+                write!(f, ")")
+            }
+            Node::Members {
+                slots,
+                sep,
+                allow_empty,
+            } => {
+                // N(i): nothing written before slot i; S(i): something written. Written
+                // backwards from the end: N(end) = allow_empty ? "" : fail, S(end) = "".
+                let fail = "[^\\x{0}-\\x{10FFFF}]".to_string();
+                let mut nothing = if *allow_empty {
+                    String::new()
+                } else {
+                    fail.clone()
+                };
+                let mut something = String::new();
+                for slot in slots.iter().rev() {
+                    let item = &slot.item;
+                    let tail = format!("(?:{sep}{item})");
+                    let mut reps = String::new();
+                    {
+                        use fmt::Write;
+                        let rest_min = slot.min.saturating_sub(1);
+                        let rest_max = slot.max.map(|m| m.saturating_sub(1));
+                        let _ = write!(reps, "{tail}");
+                        let _ = match (rest_min, rest_max) {
+                            (0, Some(0)) => {
+                                reps.clear();
+                                Ok(())
+                            }
+                            (lo, None) => write!(reps, "{{{lo},}}"),
+                            (lo, Some(hi)) => write!(reps, "{{{lo},{hi}}}"),
+                        };
+                    }
+                    let run = format!("{item}{reps}");
+                    let skip = slot.min == 0;
+                    nothing = if skip {
+                        format!("(?:{run}{something}|{nothing})")
+                    } else {
+                        format!("{run}{something}")
+                    };
+                    something = if skip {
+                        format!("(?:{sep}{run})?{something}")
+                    } else {
+                        format!("{sep}{run}{something}")
+                    };
+                }
+                write!(f, "{nothing}")
+            }
+        }
+    }
+}
