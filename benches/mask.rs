@@ -84,9 +84,9 @@ fn benches(c: &mut Criterion) {
         let tokenizer = Tokenizer::from_file(&path).expect("tokenizer");
         let vocab = Vocabulary::from_tokenizer(&tokenizer).expect("vocabulary");
         for (name, schema, example) in cases() {
-            let nfa = compile(&schema, &Options::default())
+            let program = compile(&schema, &Options::default())
                 .expect("schema compiles")
-                .nfa;
+                .program;
             let id = format!("{name}/{tokenizer_name}");
 
             let mut group = c.benchmark_group("index_build");
@@ -95,8 +95,10 @@ fn benches(c: &mut Criterion) {
                 .measurement_time(Duration::from_secs(5));
             group.bench_function(BenchmarkId::from_parameter(&id), |b| {
                 b.iter(|| {
-                    let nfa = compile(&schema, &Options::default()).expect("compiles").nfa;
-                    let index = Index::from_nfa(nfa, &vocab).expect("index");
+                    let program = compile(&schema, &Options::default())
+                        .expect("compiles")
+                        .program;
+                    let index = Index::from_program(program, &vocab).expect("index");
                     index.mask(index.start()).expect("first mask");
                     index
                 })
@@ -112,7 +114,7 @@ fn benches(c: &mut Criterion) {
             let mut group = c.benchmark_group("mask_per_token");
             group.throughput(Throughput::Elements(tokens.len() as u64));
             // Warm: masks cached by earlier sequences (the steady state of a server).
-            let index = Index::from_nfa(nfa.clone(), &vocab).expect("index");
+            let index = Index::from_program(program.clone(), &vocab).expect("index");
             group.bench_function(BenchmarkId::new("warm", &id), |b| {
                 b.iter(|| {
                     let mut guide = Guide::new(index.clone());
@@ -127,7 +129,7 @@ fn benches(c: &mut Criterion) {
             group.sample_size(10);
             group.bench_function(BenchmarkId::new("cold", &id), |b| {
                 b.iter_batched(
-                    || Index::from_nfa(nfa.clone(), &vocab).expect("index"),
+                    || Index::from_program(program.clone(), &vocab).expect("index"),
                     |index| {
                         let mut guide = Guide::new(index);
                         for &t in &tokens {

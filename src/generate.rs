@@ -283,7 +283,7 @@ impl Model {
             .get_or_build(key, || {
                 let compiled = corral_schema::compile(&schema, &opts)?;
                 Ok(Compiled {
-                    index: Index::from_nfa(compiled.nfa, vocab)?,
+                    index: Index::from_program(compiled.program, vocab)?,
                     ignored: compiled.ignored,
                 })
             })

@@ -67,7 +67,7 @@ fn json_schema_test_suite() {
                     if asserts_formats && c.ignored.iter().any(|i| i.contains("/format:")) {
                         return Err("format annotation".to_string());
                     }
-                    Index::from_nfa(c.nfa, &vocab).map_err(|e| e.to_string())
+                    Index::from_program(c.program, &vocab).map_err(|e| e.to_string())
                 });
             let index = match index {
                 Ok(index) => index,

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 fn check(schema: Value, valid: &[Value], invalid: &[&str]) {
     let compiled = compile(&schema, &Options::default()).unwrap();
-    let index = Index::from_nfa(compiled.nfa, &common::byte_vocabulary()).unwrap();
+    let index = Index::from_program(compiled.program, &common::byte_vocabulary()).unwrap();
     for value in valid {
         for text in [
             serde_json::to_string(value).unwrap(),

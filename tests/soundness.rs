@@ -89,7 +89,7 @@ fn run(tokenizer: &str) -> Tally {
         let Ok(compiled) = compile(schema, &Options::default()) else {
             continue;
         };
-        let Ok(index) = Index::from_nfa(compiled.nfa.clone(), &vocab) else {
+        let Ok(index) = Index::from_program(compiled.program.clone(), &vocab) else {
             continue;
         };
         let Ok(validator) = jsonschema::options()

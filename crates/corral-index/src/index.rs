@@ -2,10 +2,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use regex_automata::hybrid::dfa::{Cache, DFA};
-use regex_automata::hybrid::LazyStateID;
-use regex_automata::util::start;
-use regex_automata::{nfa::thompson, Anchored, MatchKind};
+use corral_automaton::{DState, LazyDfa, Program};
 
 use crate::error::IndexError;
 use crate::vocab::Vocabulary;
@@ -15,8 +12,8 @@ use crate::vocab::Vocabulary;
 pub struct IndexOptions {
     /// Memory the lazy DFA may use for its states before building fails (bytes).
     pub dfa_cache_bytes: usize,
-    /// Size limit of the intermediate NFA (bytes).
-    pub nfa_size_limit: usize,
+    /// Most program states a regex given as text may compile to.
+    pub max_program_states: usize,
     /// Compute the masks of all reachable states when building (otherwise each state's
     /// mask is computed on first use and cached).
     pub eager: bool,
@@ -26,7 +23,7 @@ impl Default for IndexOptions {
     fn default() -> IndexOptions {
         IndexOptions {
             dfa_cache_bytes: 512 << 20,
-            nfa_size_limit: 256 << 20,
+            max_program_states: 4 << 20,
             eager: false,
         }
     }
@@ -57,54 +54,9 @@ impl StateMask {
     }
 }
 
-/// The lazy DFA's mutable search state, plus the liveness of match states.
-#[derive(Debug)]
-struct Search {
-    cache: Cache,
-    /// regex-automata reports a match one byte late: the state after the byte that
-    /// follows a complete document is tagged "match" but may have no way forward. Such
-    /// states are checked once for a live continuation.
-    match_live: HashMap<LazyStateID, bool>,
-}
-
-impl Search {
-    /// The next state, or `None` when no accepted document continues this way.
-    #[inline]
-    fn step(&mut self, dfa: &DFA, s: LazyStateID, byte: u8) -> Result<Option<LazyStateID>, ()> {
-        let next = dfa.next_state(&mut self.cache, s, byte).map_err(|_| ())?;
-        if next.is_dead() {
-            return Ok(None);
-        }
-        if next.is_match() && !self.is_live(dfa, next)? {
-            return Ok(None);
-        }
-        Ok(Some(next))
-    }
-
-    fn is_live(&mut self, dfa: &DFA, s: LazyStateID) -> Result<bool, ()> {
-        if let Some(&live) = self.match_live.get(&s) {
-            return Ok(live);
-        }
-        let mut live = dfa
-            .next_eoi_state(&mut self.cache, s)
-            .map_err(|_| ())?
-            .is_match();
-        for b in 0..=255u8 {
-            if live {
-                break;
-            }
-            let next = dfa.next_state(&mut self.cache, s, b).map_err(|_| ())?;
-            // A match-tagged successor is live at least in that it ended a match at `b`.
-            live = !next.is_dead();
-        }
-        self.match_live.insert(s, live);
-        Ok(live)
-    }
-}
-
 /// An automaton state (opaque).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct State(pub(crate) LazyStateID);
+pub struct State(pub(crate) DState);
 
 /// A compiled regex indexed against a vocabulary: shareable between threads and
 /// sequences (`Clone` is an `Arc` clone). Use a [`Guide`](crate::Guide) per sequence.
@@ -126,11 +78,11 @@ pub struct Index {
 
 #[derive(Debug)]
 struct Inner {
-    dfa: DFA,
-    cache: Mutex<Search>,
-    start: LazyStateID,
+    dfa: Mutex<LazyDfa>,
+    program: Arc<Program>,
+    start: DState,
     vocab: Vocabulary,
-    masks: RwLock<HashMap<LazyStateID, Arc<StateMask>>>,
+    masks: RwLock<HashMap<DState, Arc<StateMask>>>,
     cache_limit: usize,
 }
 
@@ -146,58 +98,32 @@ impl Index {
         vocab: &Vocabulary,
         options: &IndexOptions,
     ) -> Result<Index, IndexError> {
-        let nfa = thompson::Compiler::new()
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .unicode(true)
-                    .utf8(false),
-            )
-            .configure(
-                thompson::Config::new()
-                    .nfa_size_limit(Some(options.nfa_size_limit))
-                    .which_captures(thompson::WhichCaptures::None)
-                    .shrink(false),
-            )
-            .build(regex)
-            .map_err(|e| IndexError::Build(error_chain(&e)))?;
-        Index::from_nfa_with_options(nfa, vocab, options)
+        let program = Program::from_regex(regex, options.max_program_states)
+            .map_err(|e| IndexError::Build(e.to_string()))?;
+        Index::from_program_with_options(Arc::new(program), vocab, options)
     }
 
     /// Build with default [`IndexOptions`] from an automaton built elsewhere (e.g.
-    /// `corral_schema::Compiled::nfa`). It must be anchored: documents match it as a whole.
-    pub fn from_nfa(nfa: thompson::NFA, vocab: &Vocabulary) -> Result<Index, IndexError> {
-        Index::from_nfa_with_options(nfa, vocab, &IndexOptions::default())
+    /// `corral_schema::Compiled::program`).
+    pub fn from_program(program: Arc<Program>, vocab: &Vocabulary) -> Result<Index, IndexError> {
+        Index::from_program_with_options(program, vocab, &IndexOptions::default())
     }
 
-    /// Build an index for documents matched as a whole by `nfa` over `vocab`.
-    pub fn from_nfa_with_options(
-        nfa: thompson::NFA,
+    /// Build an index for documents matched as a whole by `program` over `vocab`.
+    pub fn from_program_with_options(
+        program: Arc<Program>,
         vocab: &Vocabulary,
         options: &IndexOptions,
     ) -> Result<Index, IndexError> {
-        let dfa = DFA::builder()
-            .configure(
-                DFA::config()
-                    .match_kind(MatchKind::All)
-                    .cache_capacity(options.dfa_cache_bytes)
-                    .minimum_cache_clear_count(Some(0)),
-            )
-            .build_from_nfa(nfa)
-            .map_err(|e| IndexError::Build(error_chain(&e)))?;
-        let mut cache = dfa.create_cache();
-        let start = dfa
-            .start_state(&mut cache, &start::Config::new().anchored(Anchored::Yes))
-            .map_err(|e| IndexError::Build(e.to_string()))?;
-        if start.is_dead() {
+        let dfa = LazyDfa::new(program.clone(), options.dfa_cache_bytes);
+        let start = dfa.start();
+        if !dfa.is_accepting(start) && !dfa.has_continuation(start) {
             return Err(IndexError::Empty);
         }
         let index = Index {
             inner: Arc::new(Inner {
-                dfa,
-                cache: Mutex::new(Search {
-                    cache,
-                    match_live: HashMap::new(),
-                }),
+                dfa: Mutex::new(dfa),
+                program,
                 start,
                 vocab: vocab.clone(),
                 masks: RwLock::new(HashMap::new()),
@@ -226,21 +152,18 @@ impl Index {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Search> {
-        // A panic while holding the lock cannot leave the cache inconsistent for our use
+    fn lock(&self) -> std::sync::MutexGuard<'_, LazyDfa> {
+        // A panic while holding the lock cannot leave the DFA inconsistent for our use
         // (states are only added), so recover from poisoning.
-        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.dfa.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The state after `bytes` from `state`, or `None` if they lead nowhere.
     pub fn next_state(&self, state: State, bytes: &[u8]) -> Result<Option<State>, IndexError> {
-        let mut search = self.lock();
+        let mut dfa = self.lock();
         let mut s = state.0;
         for &b in bytes {
-            match search
-                .step(&self.inner.dfa, s, b)
-                .map_err(|()| self.exhausted())?
-            {
+            match dfa.next(s, b).map_err(|_| self.exhausted())? {
                 Some(next) => s = next,
                 None => return Ok(None),
             }
@@ -250,29 +173,13 @@ impl Index {
 
     /// Whether the text leading to `state` is a complete document.
     pub fn is_accepting(&self, state: State) -> Result<bool, IndexError> {
-        let mut search = self.lock();
-        let eoi = self
-            .inner
-            .dfa
-            .next_eoi_state(&mut search.cache, state.0)
-            .map_err(|_| self.exhausted())?;
-        Ok(eoi.is_match())
+        Ok(self.lock().is_accepting(state.0))
     }
 
     /// Whether some byte continues the document from `state` (when not, and the state is
     /// accepting, only end-of-sequence may follow).
     pub fn has_continuation(&self, state: State) -> Result<bool, IndexError> {
-        let mut search = self.lock();
-        for b in 0..=255u8 {
-            if search
-                .step(&self.inner.dfa, state.0, b)
-                .map_err(|()| self.exhausted())?
-                .is_some()
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self.lock().has_continuation(state.0))
     }
 
     /// The mask of `state` if it was already computed (never computes it).
@@ -301,24 +208,19 @@ impl Index {
         Ok(masks.entry(state.0).or_insert(mask).clone())
     }
 
-    fn compute_mask(&self, state: LazyStateID) -> Result<StateMask, IndexError> {
+    fn compute_mask(&self, state: DState) -> Result<StateMask, IndexError> {
         let vocab = &self.inner.vocab;
         let mut words = vec![0u64; vocab.len().div_ceil(64)].into_boxed_slice();
-        let dfa = &self.inner.dfa;
-        let mut search = self.lock();
-        let search = &mut *search;
+        let mut dfa = self.lock();
         vocab
             .trie()
             .walk(
                 state,
-                |s, byte| search.step(dfa, s, byte),
+                |s, byte| dfa.next(s, byte),
                 |t| words[t as usize / 64] |= 1 << (t % 64),
             )
-            .map_err(|()| self.exhausted())?;
-        let accepting = dfa
-            .next_eoi_state(&mut search.cache, state)
-            .map_err(|_| self.exhausted())?
-            .is_match();
+            .map_err(|_| self.exhausted())?;
+        let accepting = dfa.is_accepting(state);
         if accepting {
             for &eos in vocab.eos_tokens() {
                 words[eos as usize / 64] |= 1 << (eos % 64);
@@ -332,21 +234,12 @@ impl Index {
     pub fn forced_bytes(&self, state: State) -> Result<Vec<u8>, IndexError> {
         let mut out = Vec::new();
         let mut s = state.0;
-        let mut search = self.lock();
-        let dfa = &self.inner.dfa;
-        loop {
-            if dfa
-                .next_eoi_state(&mut search.cache, s)
-                .map_err(|_| self.exhausted())?
-                .is_match()
-            {
-                break;
-            }
-            let mut only: Option<(u8, LazyStateID)> = None;
+        let mut dfa = self.lock();
+        while !dfa.is_accepting(s) {
+            let mut only: Option<(u8, DState)> = None;
             let mut choices = 0;
             for b in 0..=255u8 {
-                let next = search.step(dfa, s, b).map_err(|()| self.exhausted())?;
-                if let Some(next) = next {
+                if let Some(next) = dfa.next(s, b).map_err(|_| self.exhausted())? {
                     choices += 1;
                     only = Some((b, next));
                     if choices > 1 {
@@ -403,10 +296,7 @@ impl Index {
     pub fn memory_bytes(&self) -> usize {
         let masks = self.inner.masks.read().unwrap_or_else(|e| e.into_inner());
         let mask_bytes: usize = masks.values().map(|m| m.words.len() * 8 + 48).sum();
-        self.inner.dfa.memory_usage()
-            + self.lock().cache.memory_usage()
-            + mask_bytes
-            + self.inner.dfa.get_nfa().memory_usage()
+        self.lock().memory_usage() + mask_bytes + self.inner.program.memory_usage()
     }
 
     /// Number of masks computed so far.
@@ -417,17 +307,4 @@ impl Index {
             .unwrap_or_else(|e| e.into_inner())
             .len()
     }
-}
-
-/// An error and its sources, joined (regex-automata's build errors keep the detail in
-/// the source chain).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }

@@ -122,13 +122,13 @@ impl<'a> Compiler<'a> {
         // Whitespace may surround the document: SentencePiece models often start their
         // answer with a space-prefixed token (`▁{`), and many end it with a newline.
         let rx = Rx::seq([self.syntax.ws.clone(), value, self.syntax.ws.clone()]);
-        let nfa = automaton::build_nfa(&rx, self.options.max_states)
+        let program = automaton::build_program(&rx, self.options.max_states)
             .map_err(|e| self.lower_error(e, "#"))?;
         self.ignored.sort();
         self.ignored.dedup();
         Ok(Compiled {
             rx,
-            nfa,
+            program: std::sync::Arc::new(program),
             ignored: self.ignored,
         })
     }

@@ -67,8 +67,9 @@ pub(crate) fn matcher(
 pub(crate) const NUMBER: &str = r"-?(?:0|[1-9][0-9]{0,19})(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,2})?";
 
 /// An integer of at most 18 digits: within the 64-bit range every JSON parser reads
-/// exactly (see [`NUMBER`]).
-pub(crate) const INTEGER: &str = r"-?(?:0|[1-9][0-9]{0,17})";
+/// exactly (see [`NUMBER`]). Never `-0`: some parsers read it as the float -0.0, which
+/// their validators do not count as an integer.
+pub(crate) const INTEGER: &str = r"(?:0|-?[1-9][0-9]{0,17})";
 
 /// The largest magnitude generated for integers bounded on one side only.
 pub(crate) const LARGEST_INTEGER: &str = "999999999999999999";
@@ -258,6 +259,13 @@ mod tests {
         for bad in ["\"\n\"", r#""\x""#, r#""\ud800""#, r#""a"b""#, r#""\""#] {
             assert!(!re.is_match(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn integers_are_never_negative_zero() {
+        let re = full(&Rx::text(INTEGER));
+        assert!(re.is_match("0") && re.is_match("-7") && re.is_match("10"));
+        assert!(!re.is_match("-0") && !re.is_match("01"));
     }
 
     #[test]

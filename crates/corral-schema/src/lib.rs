@@ -1,16 +1,17 @@
 //! Compile a JSON Schema into an automaton over the serialized JSON text.
 //!
-//! The automaton (a Thompson NFA, built state by state from the [`Rx`] expression the
-//! compiler produces — no regex text is printed or parsed on the way) describes a
+//! The automaton (a [`Program`]: a Thompson NFA with procedures, built state by state from
+//! the [`Rx`] expression the compiler produces — no regex text is printed or parsed on the
+//! way) describes a
 //! *subset* of the JSON documents that are valid under the schema: every string it
 //! matches parses as JSON and validates. Where the
 //! schema uses a feature that cannot be expressed exactly, compilation fails with a
 //! [`SchemaError`] naming the keyword and its JSON pointer, unless
 //! [`Options::lenient`] asks to ignore it.
 //!
-//! The NFA is anchored at both ends and works on bytes; build a DFA from it (e.g.
-//! regex-automata's lazy DFA, as `corral-index` does). [`Compiled::regex`] prints the
-//! equivalent regular expression as a debug view.
+//! The program is anchored at both ends and works on bytes; run it with a
+//! [`LazyDfa`](corral_automaton::LazyDfa) (as `corral-index` does). [`Compiled::regex`]
+//! prints the equivalent regular expression as a debug view.
 //!
 //! ```
 //! use corral_schema::{compile, Options};
@@ -23,20 +24,17 @@
 //!     "additionalProperties": false
 //! });
 //! let compiled = compile(&schema, &Options::compact()).unwrap();
-//! // A lazy DFA over the NFA; a document matches when the whole text leads to a match.
-//! use regex_automata::{hybrid::dfa::DFA, util::start, Anchored, MatchKind};
-//! let dfa = DFA::builder()
-//!     .configure(DFA::config().match_kind(MatchKind::All))
-//!     .build_from_nfa(compiled.nfa.clone())
-//!     .unwrap();
-//! let mut cache = dfa.create_cache();
+//! // A lazy DFA over the program; a document matches when the whole text leads to a match.
+//! let mut dfa = corral_automaton::LazyDfa::new(compiled.program.clone(), 1 << 24);
 //! let mut whole = |text: &str| {
-//!     let anchored = start::Config::new().anchored(Anchored::Yes);
-//!     let mut s = dfa.start_state(&mut cache, &anchored).unwrap();
+//!     let mut s = dfa.start();
 //!     for &b in text.as_bytes() {
-//!         s = dfa.next_state(&mut cache, s, b).unwrap();
+//!         match dfa.next(s, b).unwrap() {
+//!             Some(next) => s = next,
+//!             None => return false,
+//!         }
 //!     }
-//!     dfa.next_eoi_state(&mut cache, s).unwrap().is_match()
+//!     dfa.is_accepting(s)
 //! };
 //! assert!(whole(r#"{"team_name":"Wolves"}"#));
 //! assert!(!whole(r#"{}"#));
@@ -52,9 +50,9 @@ mod pattern;
 mod pointer;
 mod rx;
 
+pub use corral_automaton::Program;
 pub use error::SchemaError;
 pub use json::Whitespace;
-pub use regex_automata::nfa::thompson::NFA;
 pub use rx::{Rx, Slot};
 
 use serde_json::Value;
@@ -73,7 +71,7 @@ pub struct Options {
     /// Nesting depth of values described by `true` / absent schemas (e.g. values of
     /// additional properties): deeper values are not generated.
     pub max_any_depth: usize,
-    /// Upper bound on the number of states of the produced NFA.
+    /// Upper bound on the number of states of the produced program.
     pub max_states: usize,
     /// Allow additional properties where the schema does not forbid them (the JSON Schema
     /// default). When false, objects only contain the properties the schema lists.
@@ -86,7 +84,7 @@ impl Default for Options {
             whitespace: Whitespace::default(),
             lenient: false,
             max_recursion_depth: 3,
-            max_any_depth: 3,
+            max_any_depth: 6,
             max_states: 4 << 20,
             allow_additional_properties: true,
         }
@@ -109,7 +107,7 @@ pub struct Compiled {
     /// The expression the automaton was built from.
     pub rx: Rx,
     /// The automaton: matches exactly the accepted documents (anchored at both ends).
-    pub nfa: NFA,
+    pub program: std::sync::Arc<Program>,
     /// Keywords that were not enforced, with their JSON pointers: annotations such as
     /// unknown `format`s (spec behaviour), and with [`Options::lenient`] unsupported
     /// keywords.

@@ -84,6 +84,17 @@ impl Rx {
         &self.0
     }
 
+    /// Whether another parent holds this node too (it is then built once, as a
+    /// procedure).
+    pub(crate) fn is_shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1 && !matches!(*self.0, Node::Empty)
+    }
+
+    /// Identity of the shared node.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     pub fn empty() -> Rx {
         Rx::node(Node::Empty)
     }

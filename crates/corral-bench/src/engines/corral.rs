@@ -40,7 +40,7 @@ impl Engine for CorralEngine {
     fn compile(&self, schema: &Value) -> Result<Box<dyn Grammar>, String> {
         let compiled =
             corral_schema::compile(schema, &self.options).map_err(|e| format!("schema: {e}"))?;
-        let index = Index::from_nfa(compiled.nfa.clone(), &self.vocabulary)
+        let index = Index::from_program(compiled.program.clone(), &self.vocabulary)
             .map_err(|e| format!("index: {e}"))?;
         Ok(Box::new(CorralGrammar {
             rx: compiled.rx,

@@ -1,0 +1,356 @@
+//! The lazy DFA: sets of threads, determinized on demand.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::program::{Program, State, StateId};
+use crate::Exhausted;
+
+/// A state of a [`LazyDfa`] (valid for the DFA that returned it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DState(u32);
+
+impl DState {
+    /// A dense index (0, 1, 2, … in order of discovery).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Transition not computed yet.
+const UNKNOWN: u32 = u32::MAX;
+/// Transition to the dead state (no thread survives).
+const DEAD: u32 = u32::MAX - 1;
+
+/// The stack of return states, hash-consed: id 0 is the empty stack.
+type StackId = u32;
+
+/// A thread: a byte-consuming program state and its call stack.
+type Thread = (StateId, StackId);
+
+struct Determinized {
+    threads: Box<[Thread]>,
+    accepting: bool,
+    next: Box<[u32; 256]>,
+}
+
+/// A DFA built lazily over a [`Program`] (see the [crate docs](crate)).
+pub struct LazyDfa {
+    program: Arc<Program>,
+    /// Stack id → (return state, parent stack id).
+    stacks: Vec<(StateId, StackId)>,
+    stack_ids: HashMap<(StateId, StackId), StackId>,
+    states: Vec<Determinized>,
+    state_ids: HashMap<(Box<[Thread]>, bool), u32>,
+    start: DState,
+    memory: usize,
+    limit: usize,
+    /// Scratch for the closure.
+    todo: Vec<Thread>,
+    seen: std::collections::HashSet<Thread>,
+}
+
+impl std::fmt::Debug for LazyDfa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyDfa")
+            .field("states", &self.states.len())
+            .field("stacks", &self.stacks.len())
+            .field("memory", &self.memory)
+            .finish()
+    }
+}
+
+impl LazyDfa {
+    /// A lazy DFA over `program` that may use about `limit` bytes for its states.
+    pub fn new(program: Arc<Program>, limit: usize) -> LazyDfa {
+        let mut dfa = LazyDfa {
+            stacks: vec![(StateId::MAX, 0)],
+            stack_ids: HashMap::new(),
+            states: Vec::new(),
+            state_ids: HashMap::new(),
+            start: DState(0),
+            memory: 0,
+            limit,
+            todo: Vec::new(),
+            seen: std::collections::HashSet::new(),
+            program,
+        };
+        let start = dfa.program.start;
+        // The first state always fits: the budget applies to what follows.
+        let (threads, accepting) = dfa.closure(vec![(start, 0)]);
+        dfa.start = DState(dfa.intern(threads, accepting));
+        dfa
+    }
+
+    /// The initial state.
+    pub fn start(&self) -> DState {
+        self.start
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// Whether the bytes leading to `s` form a complete document.
+    pub fn is_accepting(&self, s: DState) -> bool {
+        self.states[s.index()].accepting
+    }
+
+    /// Whether some byte leads on from `s` (`false` when only the end may follow).
+    pub fn has_continuation(&self, s: DState) -> bool {
+        !self.states[s.index()].threads.is_empty()
+    }
+
+    /// Number of DFA states discovered so far.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether no state exists (never: the start state is built at once).
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// Memory used by discovered states and stacks.
+    pub fn memory_usage(&self) -> usize {
+        self.memory
+    }
+
+    /// The state after `byte`, or `None` when no document continues this way.
+    #[inline]
+    pub fn next(&mut self, s: DState, byte: u8) -> Result<Option<DState>, Exhausted> {
+        let known = self.states[s.index()].next[byte as usize];
+        match known {
+            DEAD => Ok(None),
+            UNKNOWN => self.compute(s, byte),
+            id => Ok(Some(DState(id))),
+        }
+    }
+
+    #[cold]
+    fn compute(&mut self, s: DState, byte: u8) -> Result<Option<DState>, Exhausted> {
+        let program = Arc::clone(&self.program);
+        let mut seeds = Vec::new();
+        for &(state, stack) in self.states[s.index()].threads.iter() {
+            match &program.states[state as usize] {
+                State::Range { lo, hi, next } if *lo <= byte && byte <= *hi => {
+                    seeds.push((*next, stack))
+                }
+                State::Sparse(ranges) => {
+                    if let Some(&(_, _, next)) =
+                        ranges.iter().find(|&&(lo, hi, _)| lo <= byte && byte <= hi)
+                    {
+                        seeds.push((next, stack));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let (threads, accepting) = self.closure(seeds);
+        let id = if threads.is_empty() && !accepting {
+            DEAD
+        } else {
+            if self.memory > self.limit {
+                return Err(Exhausted { limit: self.limit });
+            }
+            self.intern(threads, accepting)
+        };
+        self.states[s.index()].next[byte as usize] = id;
+        Ok((id != DEAD).then_some(DState(id)))
+    }
+
+    fn intern(&mut self, threads: Vec<Thread>, accepting: bool) -> u32 {
+        let key = (threads.into_boxed_slice(), accepting);
+        if let Some(&id) = self.state_ids.get(&key) {
+            return id;
+        }
+        let id = self.states.len() as u32;
+        self.memory += 256 * 4 + key.0.len() * 16 + 64;
+        let threads = key.0.clone();
+        self.state_ids.insert(key, id);
+        self.states.push(Determinized {
+            threads,
+            accepting,
+            next: Box::new([UNKNOWN; 256]),
+        });
+        id
+    }
+
+    fn push_stack(&mut self, ret: StateId, parent: StackId) -> StackId {
+        if let Some(&id) = self.stack_ids.get(&(ret, parent)) {
+            return id;
+        }
+        let id = self.stacks.len() as StackId;
+        self.stacks.push((ret, parent));
+        self.stack_ids.insert((ret, parent), id);
+        self.memory += 24;
+        id
+    }
+
+    /// Follow every transition that consumes nothing from `seeds`: the sorted
+    /// byte-consuming threads reached, and whether the match is reached.
+    fn closure(&mut self, seeds: Vec<Thread>) -> (Vec<Thread>, bool) {
+        let program = Arc::clone(&self.program);
+        let mut todo = std::mem::take(&mut self.todo);
+        let mut seen = std::mem::take(&mut self.seen);
+        todo.clear();
+        seen.clear();
+        todo.extend(seeds);
+        let mut out = Vec::new();
+        let mut accepting = false;
+        while let Some((state, stack)) = todo.pop() {
+            if !program.live[state as usize] || !seen.insert((state, stack)) {
+                continue;
+            }
+            match &program.states[state as usize] {
+                State::Range { .. } | State::Sparse(_) => out.push((state, stack)),
+                State::Union(alts) => todo.extend(alts.iter().rev().map(|&a| (a, stack))),
+                State::Empty(next) => todo.push((*next, stack)),
+                State::Call { target, ret } => {
+                    let inner = self.push_stack(*ret, stack);
+                    todo.push((*target, inner));
+                }
+                State::Return => {
+                    let (ret, parent) = self.stacks[stack as usize];
+                    if stack != 0 {
+                        todo.push((ret, parent));
+                    }
+                }
+                State::Match => accepting |= stack == 0,
+                State::Fail => {}
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        self.todo = todo;
+        self.seen = seen;
+        (out, accepting)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(dfa: &mut LazyDfa, text: &[u8]) -> Option<DState> {
+        let mut s = dfa.start();
+        for &b in text {
+            s = dfa.next(s, b).unwrap()?;
+        }
+        Some(s)
+    }
+
+    fn accepts(dfa: &mut LazyDfa, text: &[u8]) -> bool {
+        run(dfa, text).is_some_and(|s| dfa.is_accepting(s))
+    }
+
+    /// Agrees with regex-automata on every string over a small alphabet up to length 6.
+    fn agree(regex: &str, alphabet: &[u8]) {
+        let program = Program::from_regex(regex, 1 << 20).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(program), 1 << 24);
+        let re = regex_automata::meta::Builder::new()
+            .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+            .build(&format!("^(?:{regex})$"))
+            .unwrap();
+        let mut strings: Vec<Vec<u8>> = vec![vec![]];
+        for _ in 0..6 {
+            let mut next = Vec::new();
+            for s in &strings {
+                for &c in alphabet {
+                    let mut t = s.clone();
+                    t.push(c);
+                    next.push(t);
+                }
+            }
+            for s in &strings {
+                assert_eq!(
+                    accepts(&mut dfa, s),
+                    re.is_match(regex_automata::Input::new(s)),
+                    "{regex} on {:?}",
+                    String::from_utf8_lossy(s)
+                );
+                // A live state can always finish a document.
+                if let Some(st) = run(&mut dfa, s) {
+                    assert!(dfa.is_accepting(st) || dfa.has_continuation(st));
+                }
+            }
+            strings = next;
+        }
+    }
+
+    #[test]
+    fn agrees_with_regex_automata() {
+        agree("(ab|a)*b?", b"ab");
+        agree("a{2,4}(,a){0,2}", b"a,");
+        agree("(a|b)*abb", b"ab");
+        agree("[a-c]+x|[^x]{3}", b"abx");
+        agree("(a*)*|b+", b"ab");
+    }
+
+    #[test]
+    fn procedures_return_to_their_callers() {
+        use crate::{Builder, Combine};
+        // P = "x" | "y"; document = "[" P "]" | "(" P ")": one copy of P, two callers.
+        let mut b = Builder::new(100);
+        let x = b.byte_range(b'x', b'y').unwrap();
+        let p = b.procedure(x).unwrap();
+        let call_in = |b: &mut Builder, open: u8, close: u8| {
+            let o = b.byte_range(open, open).unwrap();
+            let c = b.call(p).unwrap();
+            let e = b.byte_range(close, close).unwrap();
+            let w = b.append(Some(o), c).unwrap();
+            b.append(Some(w), e).unwrap()
+        };
+        let square = call_in(&mut b, b'[', b']');
+        let round = call_in(&mut b, b'(', b')');
+        let whole = b
+            .alternation([square, round], |_, f| Ok::<_, crate::BuildError>(f))
+            .unwrap();
+        let program = b.finish(whole).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(program), 1 << 20);
+        for ok in ["[x]", "(y)"] {
+            assert!(accepts(&mut dfa, ok.as_bytes()), "{ok}");
+        }
+        for bad in ["[x)", "(y]", "[]", "x"] {
+            assert!(!accepts(&mut dfa, bad.as_bytes()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dead_ends_are_pruned() {
+        // "a" followed by nothing possible: the state after "a" is dead, not live.
+        use crate::Combine;
+        let mut b = crate::Builder::new(100);
+        let a = b.byte_range(b'a', b'a').unwrap();
+        let never = b.never().unwrap();
+        let seq = b.append(Some(a), never).unwrap();
+        let ok = b.byte_range(b'b', b'b').unwrap();
+        let whole = b
+            .alternation([seq, ok], |_, f| Ok::<_, crate::BuildError>(f))
+            .unwrap();
+        let program = b.finish(whole).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(program), 1 << 20);
+        let start = dfa.start();
+        assert!(dfa.next(start, b'a').unwrap().is_none());
+        assert!(dfa.next(start, b'b').unwrap().is_some());
+    }
+
+    #[test]
+    fn budget_is_an_error_not_a_panic() {
+        let program = Program::from_regex("[a-z]{0,200}", 1 << 20).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(program), 4096);
+        let mut s = dfa.start();
+        let mut failed = false;
+        for _ in 0..100 {
+            match dfa.next(s, b'q') {
+                Ok(Some(n)) => s = n,
+                Ok(None) => break,
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        assert!(failed);
+    }
+}

@@ -1,0 +1,128 @@
+//! The program: states of a Thompson NFA over bytes, plus calls and returns.
+
+/// Index of a state in a [`Program`].
+pub type StateId = u32;
+
+/// One state of a [`Program`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Consume one byte in `lo..=hi`, then go to `next`.
+    Range { lo: u8, hi: u8, next: StateId },
+    /// Consume one byte in one of the (disjoint, sorted) ranges, going to its target.
+    Sparse(Box<[(u8, u8, StateId)]>),
+    /// Go to any of the alternatives without consuming anything.
+    Union(Vec<StateId>),
+    /// Go to the next state without consuming anything.
+    Empty(StateId),
+    /// Run the procedure starting at `target`; when it returns, continue at `ret`.
+    Call { target: StateId, ret: StateId },
+    /// End of a procedure: continue at the state its caller named.
+    Return,
+    /// The whole document matched (only at the outermost level).
+    Match,
+    /// No way forward.
+    Fail,
+}
+
+/// A built automaton (see the [crate docs](crate)).
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub(crate) states: Vec<State>,
+    pub(crate) start: StateId,
+    /// Whether a state can still reach the end of its procedure (or the match): threads
+    /// in other states are dropped, so every live DFA state can finish a document.
+    pub(crate) live: Vec<bool>,
+}
+
+impl Program {
+    pub(crate) fn new(states: Vec<State>, start: StateId) -> Program {
+        let live = liveness(&states);
+        Program {
+            states,
+            start,
+            live,
+        }
+    }
+
+    /// Build the program of a regex (regex-syntax dialect, Unicode on, UTF-8 check off;
+    /// no look-around) that documents must match as a whole.
+    pub fn from_regex(regex: &str, max_states: usize) -> Result<Program, crate::BuildError> {
+        let hir = crate::builder::parse(regex)?;
+        let mut builder = crate::Builder::new(max_states);
+        let frag = builder.hir(&hir)?;
+        builder.finish(frag)
+    }
+
+    /// The states.
+    pub fn states(&self) -> &[State] {
+        &self.states
+    }
+
+    /// The initial state.
+    pub fn start(&self) -> StateId {
+        self.start
+    }
+
+    /// Heap memory of the program.
+    pub fn memory_usage(&self) -> usize {
+        let extra: usize = self
+            .states
+            .iter()
+            .map(|s| match s {
+                State::Sparse(r) => r.len() * 8,
+                State::Union(a) => a.len() * 4,
+                _ => 0,
+            })
+            .sum();
+        self.states.len() * (std::mem::size_of::<State>() + 1) + extra
+    }
+}
+
+/// Which states can reach a `Return` or `Match` (a call only through a procedure that
+/// can itself return). Worklist over reverse edges: linear in the program size.
+fn liveness(states: &[State]) -> Vec<bool> {
+    let n = states.len();
+    let mut preds: Vec<Vec<StateId>> = vec![Vec::new(); n];
+    let mut add = |from: usize, to: StateId| {
+        if let Some(p) = preds.get_mut(to as usize) {
+            p.push(from as StateId);
+        }
+    };
+    for (i, s) in states.iter().enumerate() {
+        match s {
+            State::Range { next, .. } | State::Empty(next) => add(i, *next),
+            State::Sparse(ranges) => ranges.iter().for_each(|&(_, _, t)| add(i, t)),
+            State::Union(alts) => alts.iter().for_each(|&t| add(i, t)),
+            State::Call { target, ret } => {
+                add(i, *target);
+                add(i, *ret);
+            }
+            State::Return | State::Match | State::Fail => {}
+        }
+    }
+    let mut live = vec![false; n];
+    let mut queue: Vec<StateId> = Vec::new();
+    for (i, s) in states.iter().enumerate() {
+        if matches!(s, State::Return | State::Match) {
+            live[i] = true;
+            queue.push(i as StateId);
+        }
+    }
+    let get = |live: &[bool], id: StateId| live.get(id as usize).copied().unwrap_or(false);
+    while let Some(t) = queue.pop() {
+        for &p in &preds[t as usize] {
+            if live[p as usize] {
+                continue;
+            }
+            let now = match &states[p as usize] {
+                State::Call { target, ret } => get(&live, *target) && get(&live, *ret),
+                _ => true,
+            };
+            if now {
+                live[p as usize] = true;
+                queue.push(p);
+            }
+        }
+    }
+    live
+}
