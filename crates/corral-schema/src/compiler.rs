@@ -97,6 +97,8 @@ pub(crate) struct Compiler<'a> {
     pattern_cache: HashMap<String, Option<Regex>>,
     /// Objects/arrays entered on the current path.
     nesting: usize,
+    /// Compiled bare `$ref`s by (target, references open around the use).
+    ref_memo: HashMap<(String, Vec<String>), Re>,
 }
 
 impl<'a> Compiler<'a> {
@@ -112,6 +114,7 @@ impl<'a> Compiler<'a> {
             ids,
             pattern_cache: HashMap::new(),
             nesting: 0,
+            ref_memo: HashMap::new(),
         }
     }
 
@@ -152,6 +155,36 @@ impl<'a> Compiler<'a> {
 
     /// Compile any schema value (object or boolean).
     fn compile(&mut self, schema: &Value, ptr: &str) -> Result<Re, SchemaError> {
+        // A bare `$ref` compiles to the same expression wherever it is used with the same
+        // references open: build it once, so that the automaton holds one copy (a
+        // procedure) instead of one per use.
+        let memo_key = match Self::bare_ref(schema) {
+            Some(reference) => {
+                let key = (self.ref_target(reference, ptr)?, self.open_refs.clone());
+                if let Some(re) = self.ref_memo.get(&key) {
+                    return Ok(re.clone());
+                }
+                Some(key)
+            }
+            None => None,
+        };
+        let re = self.compile_uncached(schema, ptr)?;
+        if let Some(key) = memo_key {
+            self.ref_memo.insert(key, re.clone());
+        }
+        Ok(re)
+    }
+
+    /// The reference of a schema that is only a `$ref` (and annotations).
+    fn bare_ref(schema: &Value) -> Option<&str> {
+        let map = schema.as_object()?;
+        let reference = map.get("$ref")?.as_str()?;
+        map.keys()
+            .all(|k| k == "$ref" || ANNOTATIONS.contains(&k.as_str()))
+            .then_some(reference)
+    }
+
+    fn compile_uncached(&mut self, schema: &Value, ptr: &str) -> Result<Re, SchemaError> {
         let branches = self.normalize(schema, ptr)?;
         let mut alternatives = Vec::new();
         for branch in branches {
@@ -466,6 +499,17 @@ impl<'a> Compiler<'a> {
     }
 
     fn resolve_ref(&self, reference: &str, ptr: &str) -> Result<(String, Value), SchemaError> {
+        let full = self.ref_target(reference, ptr)?;
+        let target =
+            pointer::resolve(self.root, &full[1..]).ok_or_else(|| SchemaError::UnresolvedRef {
+                reference: reference.to_string(),
+                pointer: ptr.to_string(),
+            })?;
+        Ok((full, target.clone()))
+    }
+
+    /// The JSON pointer (`#/…`) a reference resolves to.
+    fn ref_target(&self, reference: &str, ptr: &str) -> Result<String, SchemaError> {
         let unresolved = || SchemaError::UnresolvedRef {
             reference: reference.to_string(),
             pointer: ptr.to_string(),
@@ -493,8 +537,8 @@ impl<'a> Compiler<'a> {
                 .cloned()
                 .ok_or_else(unresolved)?
         };
-        let target = pointer::resolve(self.root, &full).ok_or_else(unresolved)?;
-        Ok((format!("#{full}"), target.clone()))
+        pointer::resolve(self.root, &full).ok_or_else(unresolved)?;
+        Ok(format!("#{full}"))
     }
 
     /// Whether the `oneOf` branches provably never both accept an instance.
