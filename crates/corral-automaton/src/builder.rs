@@ -149,6 +149,17 @@ impl AsMut<Builder> for Builder {
     }
 }
 
+/// Whether `hir` is at most one byte-consuming state (a byte, or a class of bytes).
+fn is_one_byte(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Literal(lit) => lit.0.len() <= 1,
+        HirKind::Class(Class::Bytes(_)) => true,
+        HirKind::Class(Class::Unicode(class)) => class.ranges().iter().all(|r| r.end() < '\u{80}'),
+        HirKind::Capture(cap) => is_one_byte(&cap.sub),
+        _ => false,
+    }
+}
+
 /// Builds a [`Program`] (see the [crate docs](crate)).
 ///
 /// ```
@@ -320,7 +331,19 @@ impl Builder {
             HirKind::Look(look) => Err(BuildError::Regex(format!(
                 "look-around assertion {look:?} is not supported"
             ))),
-            HirKind::Repetition(rep) => self.repeat(rep.min, rep.max, |b| b.hir(&rep.sub)),
+            HirKind::Repetition(rep) => {
+                let copies = rep.max.unwrap_or(rep.min);
+                if copies > 2 && !is_one_byte(&rep.sub) {
+                    // A counted repetition of a sub-expression larger than one byte
+                    // (`STRING_CHAR{0,4096}`): build the body once and call it from
+                    // each copy, so each copy costs a call instead of a body.
+                    let body = self.hir(&rep.sub)?;
+                    let target = self.procedure(body)?;
+                    self.repeat(rep.min, rep.max, |b| b.call(target))
+                } else {
+                    self.repeat(rep.min, rep.max, |b| b.hir(&rep.sub))
+                }
+            }
             HirKind::Capture(cap) => self.hir(&cap.sub),
             HirKind::Concat(parts) => self.concat(parts.iter(), |b, h| b.hir(h)),
             HirKind::Alternation(parts) => self.alternation(parts.iter(), |b, h| b.hir(h)),

@@ -285,6 +285,8 @@ mod tests {
         agree("(a|b)*abb", b"ab");
         agree("[a-c]+x|[^x]{3}", b"abx");
         agree("(a*)*|b+", b"ab");
+        agree("(ab|b){2,5}", b"ab");
+        agree("(a|bb){0,4}a", b"ab");
     }
 
     #[test]

@@ -39,22 +39,21 @@ type Result<T> = std::result::Result<T, LowerError>;
 /// (string characters, numbers, whitespace) recur in every schema.
 fn cached_leaf(text: &str) -> Result<Hir> {
     use std::sync::{Mutex, OnceLock};
-    /// Longer leaves are parsed each time (rare, and cheap next to their lowering).
-    const MAX_CACHED_LEN: usize = 4096;
-    const MAX_CACHED: usize = 4096;
-    static CACHE: OnceLock<Mutex<HashMap<String, Hir>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(hir) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(text) {
+    /// Total text of the cached leaves; the cache starts over past it.
+    const MAX_CACHED_BYTES: usize = 16 << 20;
+    type Cache = (HashMap<String, Hir>, usize);
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new((HashMap::new(), 0)));
+    if let Some(hir) = cache.lock().unwrap_or_else(|e| e.into_inner()).0.get(text) {
         return Ok(hir.clone());
     }
     let hir = corral_automaton::parse_regex(text)?;
-    if text.len() <= MAX_CACHED_LEN {
-        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
-        }
-        cache.insert(text.to_string(), hir.clone());
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.1 + text.len() > MAX_CACHED_BYTES {
+        *cache = (HashMap::new(), 0);
     }
+    cache.1 += text.len();
+    cache.0.insert(text.to_string(), hir.clone());
     Ok(hir)
 }
 

@@ -99,6 +99,8 @@ pub(crate) struct Compiler<'a> {
     nesting: usize,
     /// Compiled bare `$ref`s by (target, references open around the use).
     ref_memo: HashMap<(String, Vec<String>), Re>,
+    /// Leaves by text (see [`Compiler::leaf`]).
+    leaves: HashMap<String, Rx>,
 }
 
 impl<'a> Compiler<'a> {
@@ -115,6 +117,7 @@ impl<'a> Compiler<'a> {
             pattern_cache: HashMap::new(),
             nesting: 0,
             ref_memo: HashMap::new(),
+            leaves: HashMap::new(),
         }
     }
 
@@ -173,6 +176,17 @@ impl<'a> Compiler<'a> {
             self.ref_memo.insert(key, re.clone());
         }
         Ok(re)
+    }
+
+    /// The leaf for `text`, one shared node per distinct text in this compilation: the
+    /// same string, number or name grammar under many properties is then built once.
+    fn leaf(&mut self, text: &str) -> Rx {
+        if let Some(rx) = self.leaves.get(text) {
+            return rx.clone();
+        }
+        let rx = Rx::text(text);
+        self.leaves.insert(text.to_string(), rx.clone());
+        rx
     }
 
     /// The reference of a schema that is only a `$ref` (and annotations).
@@ -906,8 +920,8 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             let re = match *t {
-                "null" => Some(Rx::text("null")),
-                "boolean" => Some(Rx::text("true|false")),
+                "null" => Some(self.leaf("null")),
+                "boolean" => Some(self.leaf("true|false")),
                 "number" => self.compile_number(map, false, ptr)?,
                 "integer" if has("number") => continue,
                 "integer" => self.compile_number(map, true, ptr)?,
@@ -941,7 +955,19 @@ impl<'a> Compiler<'a> {
         let mut rest = map.clone();
         rest.remove("enum");
         let constrained = rest.keys().any(|k| !ANNOTATIONS.contains(&k.as_str()));
-        let checker = if constrained {
+        // Only `type` beside the values (the common case): test each value's JSON type
+        // instead of building an automaton for the siblings.
+        let only_type = rest
+            .keys()
+            .all(|k| k == "type" || ANNOTATIONS.contains(&k.as_str()));
+        let types = rest.get("type").map(TypeSet::from_value);
+        let candidates: Vec<&Value> = values
+            .iter()
+            .filter(|v| types.is_none_or(|t| t.admits(v)))
+            .collect();
+        // Other sibling keywords: keep the values the siblings' automaton matches (built
+        // only when some value is left to test).
+        let checker = if constrained && !only_type && !candidates.is_empty() {
             match self.compile_branch(&rest, ptr)? {
                 None => return Ok(None),
                 Some(re) => Some(self.matcher(&re, ptr)?),
@@ -950,7 +976,7 @@ impl<'a> Compiler<'a> {
             None
         };
         let mut alternatives = Vec::new();
-        for value in values {
+        for value in candidates {
             if let Some(checker) = &checker {
                 let text = serde_json::to_string(value).unwrap_or_default();
                 if !checker.is_match(&text) {
@@ -999,7 +1025,7 @@ impl<'a> Compiler<'a> {
         }
         let multiple_of = decimal("multipleOf")?;
         if bounds.is_unbounded() && multiple_of.is_none() {
-            return Ok(Some(Rx::text(if integer { INTEGER } else { NUMBER })));
+            return Ok(Some(self.leaf(if integer { INTEGER } else { NUMBER })));
         }
         // Keep generated numbers within what parsers read as finite doubles.
         let largest = if integer { LARGEST_INTEGER } else { LARGEST };
@@ -1014,7 +1040,7 @@ impl<'a> Compiler<'a> {
             number::number_regex_exact(&bounds, multiple_of.as_ref())
         };
         match result {
-            Ok(re) => Ok(Some(Rx::text(re))),
+            Ok(re) => Ok(Some(self.leaf(&re))),
             Err(number::NumberError::EmptyRange(_)) => Ok(None),
             Err(e) => {
                 let keyword = if map.contains_key("multipleOf") {
@@ -1102,7 +1128,7 @@ impl<'a> Compiler<'a> {
             (None, Some(re)) => pattern::anchored_body(&re, lengths, "format", ptr)?,
             (None, None) => Some(pattern::length_body(lengths)),
         };
-        Ok(body.map(|b| Rx::text(format!("\"{b}\""))))
+        Ok(body.map(|b| self.leaf(&format!("\"{b}\""))))
     }
 
     fn compile_array(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Re, SchemaError> {
@@ -1396,7 +1422,7 @@ impl<'a> Compiler<'a> {
             }
         } else if let Some(additional) = &additional {
             let key = match (&names_re, listed_names.is_empty()) {
-                (None, _) => Some(Rx::text(format!("\"{}\"", complement_body(&listed_names)))),
+                (None, _) => Some(self.leaf(&format!("\"{}\"", complement_body(&listed_names)))),
                 (Some(re), true) => Some(re.clone()),
                 // Names must avoid the listed ones *and* match propertyNames: not generated.
                 (Some(_), false) => None,
@@ -1762,6 +1788,11 @@ impl TypeSet {
 
     fn and(self, other: TypeSet) -> TypeSet {
         TypeSet(self.0 & other.0)
+    }
+
+    /// Whether `value` has one of these types.
+    fn admits(self, value: &Value) -> bool {
+        self.and(TypeSet::of_values(std::slice::from_ref(value))).0 != 0
     }
 
     fn or(self, other: TypeSet) -> TypeSet {

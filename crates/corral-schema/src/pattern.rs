@@ -48,6 +48,43 @@ pub(crate) fn pattern_body(
     lengths: Lengths,
     pointer: &str,
 ) -> Result<Option<String>, SchemaError> {
+    memoized(("pattern", pattern, lengths), || {
+        pattern_body_uncached(pattern, lengths, pointer)
+    })
+}
+
+/// Bodies already computed in this process, by (kind, pattern, lengths): the same
+/// `format` or `pattern` recurs under many properties and across schemas, and each
+/// computation parses and rewrites it. Errors are not kept (they name the pointer).
+fn memoized(
+    key: (&str, &str, Lengths),
+    compute: impl FnOnce() -> Result<Option<String>, SchemaError>,
+) -> Result<Option<String>, SchemaError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (String, String, u32, Option<u32>);
+    const MAX_CACHED: usize = 4096;
+    static CACHE: OnceLock<Mutex<HashMap<Key, Option<String>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let (kind, text, lengths) = key;
+    let key: Key = (kind.into(), text.into(), lengths.min, lengths.max);
+    if let Some(body) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(body.clone());
+    }
+    let body = compute()?;
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(key, body.clone());
+    Ok(body)
+}
+
+fn pattern_body_uncached(
+    pattern: &str,
+    lengths: Lengths,
+    pointer: &str,
+) -> Result<Option<String>, SchemaError> {
     let translated = translate_ecma(pattern)
         .map_err(|reason| SchemaError::unsupported("pattern", pointer, reason))?;
     let hir = parse(&translated).map_err(|e| {
@@ -68,6 +105,17 @@ pub(crate) fn anchored_body(
     keyword: &str,
     pointer: &str,
 ) -> Result<Option<String>, SchemaError> {
+    memoized((keyword, regex, lengths), || {
+        anchored_body_uncached(regex, lengths, keyword, pointer)
+    })
+}
+
+fn anchored_body_uncached(
+    regex: &str,
+    lengths: Lengths,
+    keyword: &str,
+    pointer: &str,
+) -> Result<Option<String>, SchemaError> {
     let hir = parse(&format!("^(?:{regex})$"))
         .map_err(|e| SchemaError::invalid(pointer, format!("internal regex for {keyword}: {e}")))?;
     searched_body(hir, lengths, keyword, pointer)
@@ -83,8 +131,10 @@ fn parse(regex: &str) -> Result<Hir, Box<regex_syntax::Error>> {
 }
 
 fn string_char_hir() -> Hir {
+    static HIR: std::sync::OnceLock<Hir> = std::sync::OnceLock::new();
     // STRING_CHAR is a constant we wrote; it always parses.
-    parse(STRING_CHAR).unwrap_or_else(|_| Hir::fail())
+    HIR.get_or_init(|| parse(STRING_CHAR).unwrap_or_else(|_| Hir::fail()))
+        .clone()
 }
 
 /// One branch of a searched pattern: `prefix_free` when not anchored at the start, etc.
