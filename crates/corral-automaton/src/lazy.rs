@@ -30,6 +30,11 @@ type Thread = (StateId, StackId);
 struct Determinized {
     threads: Box<[Thread]>,
     accepting: bool,
+    /// Whether every plain text character leads back here (see
+    /// [`LazyDfa::absorbs_plain_text`]); computed on first question.
+    absorbs: Option<bool>,
+    /// [`LazyDfa::plain_text_depth`], with the bound it was computed for.
+    plain_depth: Option<(u32, u32)>,
     next: Box<[u32; 256]>,
 }
 
@@ -127,6 +132,115 @@ impl LazyDfa {
         }
     }
 
+    /// Whether every *plain text character* — a complete UTF-8 character other than a
+    /// control character (below U+0020), `"` and `\\` — leads from `s` back to `s`.
+    /// Then every byte string of such characters does, and a caller may accept all of
+    /// them at once (inside a JSON string, most of a vocabulary) instead of walking
+    /// them byte by byte. Each byte range of each UTF-8 length is followed as a set of
+    /// states, so the check costs a few hundred transitions, once per state.
+    pub fn absorbs_plain_text(&mut self, s: DState) -> Result<bool, Exhausted> {
+        if let Some(known) = self.states[s.index()].absorbs {
+            return Ok(known);
+        }
+        let absorbs = self.check_absorbs(s)?;
+        self.states[s.index()].absorbs = Some(absorbs);
+        Ok(absorbs)
+    }
+
+    fn check_absorbs(&mut self, s: DState) -> Result<bool, Exhausted> {
+        Ok(self
+            .after_plain_char(&[s])?
+            .is_some_and(|level| level == [s]))
+    }
+
+    /// How many plain text characters, in any combination, can follow `s` (up to
+    /// `bound`): all plain text tokens of at most that many characters are then allowed
+    /// from `s`. Inside a free string it is unbounded ([`LazyDfa::absorbs_plain_text`]);
+    /// inside a string with a `maxLength` it is the length left. A lower bound: the
+    /// search stops early when the set of states it follows grows large.
+    pub fn plain_text_depth(&mut self, s: DState, bound: u32) -> Result<u32, Exhausted> {
+        /// Most states followed at once before settling for the depth reached.
+        const MAX_LEVEL: usize = 8;
+        if let Some((b, depth)) = self.states[s.index()].plain_depth {
+            if b == bound {
+                return Ok(depth);
+            }
+        }
+        let mut level = vec![s];
+        let mut depth = 0;
+        while depth < bound {
+            if let [only] = level[..] {
+                if self.absorbs_plain_text(only)? {
+                    depth = bound;
+                    break;
+                }
+                if let Some((b, d)) = self.states[only.index()].plain_depth {
+                    if b == bound {
+                        depth = (depth + d).min(bound);
+                        break;
+                    }
+                }
+            }
+            match self.after_plain_char(&level)? {
+                Some(next) if next.len() <= MAX_LEVEL => level = next,
+                _ => break,
+            }
+            depth += 1;
+        }
+        self.states[s.index()].plain_depth = Some((bound, depth));
+        Ok(depth)
+    }
+
+    /// The states reached from `level` by one plain text character, or `None` when some
+    /// such character leads nowhere. Only one byte per byte class is followed.
+    fn after_plain_char(&mut self, level: &[DState]) -> Result<Option<Vec<DState>>, Exhausted> {
+        let program = Arc::clone(&self.program);
+        let mut out = Vec::new();
+        for &q in level {
+            for b in program.class_representatives(0x20, 0x7F) {
+                if b == b'"' || b == b'\\' {
+                    continue;
+                }
+                match self.next(q, b)? {
+                    Some(n) => out.push(n),
+                    None => return Ok(None),
+                }
+            }
+        }
+        // `"` and `\\` may share a class with plain bytes: follow their neighbours too.
+        for &q in level {
+            for b in [b'!', b'#', b'[', b']'] {
+                match self.next(q, b)? {
+                    Some(n) => out.push(n),
+                    None => return Ok(None),
+                }
+            }
+        }
+        for (lo, hi) in [('\u{80}', '\u{D7FF}'), ('\u{E000}', '\u{10FFFF}')] {
+            for seq in regex_syntax::utf8::Utf8Sequences::new(lo, hi) {
+                let mut current = level.to_vec();
+                for range in seq.as_slice() {
+                    let mut next_level = Vec::new();
+                    for &q in &current {
+                        for b in program.class_representatives(range.start, range.end) {
+                            match self.next(q, b)? {
+                                Some(n) => next_level.push(n),
+                                None => return Ok(None),
+                            }
+                        }
+                    }
+                    next_level.sort_unstable();
+                    next_level.dedup();
+                    current = next_level;
+                }
+                out.extend(current);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(Some(out))
+    }
+
     #[cold]
     fn compute(&mut self, s: DState, byte: u8) -> Result<Option<DState>, Exhausted> {
         let program = Arc::clone(&self.program);
@@ -171,6 +285,8 @@ impl LazyDfa {
         self.states.push(Determinized {
             threads,
             accepting,
+            absorbs: None,
+            plain_depth: None,
             next: Box::new([UNKNOWN; 256]),
         });
         id
@@ -335,6 +451,44 @@ mod tests {
         let start = dfa.start();
         assert!(dfa.next(start, b'a').unwrap().is_none());
         assert!(dfa.next(start, b'b').unwrap().is_some());
+    }
+
+    #[test]
+    fn plain_text_absorption() {
+        let string = r#""(?:[^"\\\x00-\x1F]|\\["\\/bfnrt])*""#;
+        let program = Program::from_regex(string, 1 << 20).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(program), 1 << 24);
+        let start = dfa.start();
+        assert!(!dfa.absorbs_plain_text(start).unwrap());
+        let inside = dfa.next(start, b'"').unwrap().unwrap();
+        assert!(dfa.absorbs_plain_text(inside).unwrap());
+        // A length bound: a character leads to another state.
+        let bounded = Program::from_regex(r#""[^"\\\x00-\x1F]{0,3}""#, 1 << 20).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(bounded), 1 << 24);
+        let start = dfa.start();
+        let inside = dfa.next(start, b'"').unwrap().unwrap();
+        assert!(!dfa.absorbs_plain_text(inside).unwrap());
+        // ASCII only: multi-byte characters are refused.
+        let ascii = Program::from_regex(r#""[ -!#-\[\]-~\x7F]*""#, 1 << 20).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(ascii), 1 << 24);
+        let start = dfa.start();
+        let inside = dfa.next(start, b'"').unwrap().unwrap();
+        assert!(!dfa.absorbs_plain_text(inside).unwrap());
+    }
+
+    #[test]
+    fn plain_text_depth_counts_what_is_left() {
+        let bounded = Program::from_regex(r#""[^"\\\x00-\x1F]{0,10}""#, 1 << 20).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(bounded), 1 << 24);
+        let start = dfa.start();
+        let mut s = dfa.next(start, b'"').unwrap().unwrap();
+        assert_eq!(dfa.plain_text_depth(s, 100).unwrap(), 10);
+        assert_eq!(dfa.plain_text_depth(s, 4).unwrap(), 4);
+        for _ in 0..3 {
+            s = dfa.next(s, b'x').unwrap().unwrap();
+        }
+        assert_eq!(dfa.plain_text_depth(s, 100).unwrap(), 7);
+        assert_eq!(dfa.plain_text_depth(start, 100).unwrap(), 0);
     }
 
     #[test]

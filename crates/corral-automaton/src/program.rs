@@ -32,16 +32,31 @@ pub struct Program {
     /// Whether a state can still reach the end of its procedure (or the match): threads
     /// in other states are dropped, so every live DFA state can finish a document.
     pub(crate) live: Vec<bool>,
+    /// First byte of each class of bytes no state tells apart (sorted, starts with 0).
+    class_starts: Vec<u8>,
 }
 
 impl Program {
     pub(crate) fn new(states: Vec<State>, start: StateId) -> Program {
         let live = liveness(&states);
+        let class_starts = byte_classes(&states);
         Program {
             states,
             start,
             live,
+            class_starts,
         }
+    }
+
+    /// One byte of each byte class that meets `lo..=hi`: every state treats all bytes
+    /// of a class alike, so following these stands for following the whole range.
+    pub fn class_representatives(&self, lo: u8, hi: u8) -> impl Iterator<Item = u8> + '_ {
+        std::iter::once(lo).chain(
+            self.class_starts
+                .iter()
+                .copied()
+                .filter(move |&c| c > lo && c <= hi),
+        )
     }
 
     /// Build the program of a regex (regex-syntax dialect, Unicode on, UTF-8 check off;
@@ -76,6 +91,25 @@ impl Program {
             .sum();
         self.states.len() * (std::mem::size_of::<State>() + 1) + extra
     }
+}
+
+/// The starts of the byte classes: a class ends wherever some state's range starts or
+/// ends.
+fn byte_classes(states: &[State]) -> Vec<u8> {
+    let mut boundary = [false; 257];
+    boundary[0] = true;
+    let mut mark = |lo: u8, hi: u8| {
+        boundary[lo as usize] = true;
+        boundary[hi as usize + 1] = true;
+    };
+    for s in states {
+        match s {
+            State::Range { lo, hi, .. } => mark(*lo, *hi),
+            State::Sparse(ranges) => ranges.iter().for_each(|&(lo, hi, _)| mark(lo, hi)),
+            _ => {}
+        }
+    }
+    (0..=255u8).filter(|&b| boundary[b as usize]).collect()
 }
 
 /// Which states can reach a `Return` or `Match` (a call only through a procedure that

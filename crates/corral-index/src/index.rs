@@ -212,14 +212,25 @@ impl Index {
         let vocab = &self.inner.vocab;
         let mut words = vec![0u64; vocab.len().div_ceil(64)].into_boxed_slice();
         let mut dfa = self.lock();
-        vocab
-            .trie()
-            .walk(
-                state,
-                |s, byte| dfa.next(s, byte),
-                |t| words[t as usize / 64] |= 1 << (t % 64),
-            )
+        // Inside a string that can take any plain text at least as long as the longest
+        // plain text token (a free string, or far enough from its `maxLength`), every
+        // plain text token is allowed: set them at once and walk only the other tokens.
+        let bound = vocab.max_plain_chars();
+        let depth = dfa
+            .plain_text_depth(state, bound)
             .map_err(|_| self.exhausted())?;
+        let trie = if depth >= bound {
+            words.copy_from_slice(vocab.plain_text());
+            vocab.other_trie()
+        } else {
+            vocab.trie()
+        };
+        trie.walk(
+            state,
+            |s, byte| dfa.next(s, byte),
+            |t| words[t as usize / 64] |= 1 << (t % 64),
+        )
+        .map_err(|_| self.exhausted())?;
         let accepting = dfa.is_accepting(state);
         if accepting {
             for &eos in vocab.eos_tokens() {

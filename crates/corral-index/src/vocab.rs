@@ -44,6 +44,20 @@ struct VocabInner {
     tokens: Vec<Option<Vec<u8>>>,
     eos: Vec<u32>,
     trie: TokenTrie,
+    /// Tokens that are plain text (see [`is_plain_text`]), as a mask.
+    plain_text: Box<[u64]>,
+    /// The trie of every other token.
+    other_trie: TokenTrie,
+    /// The most characters in a plain text token.
+    max_plain_chars: u32,
+}
+
+/// Whether a token is *plain text*: complete UTF-8 characters, none of them a control
+/// character, `"` or `\`. Inside a JSON string such tokens are usually all allowed at
+/// once (see `LazyDfa::absorbs_plain_text`).
+fn is_plain_text(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes)
+        .is_ok_and(|s| !s.is_empty() && s.chars().all(|c| c >= ' ' && c != '"' && c != '\\'))
 }
 
 impl Vocabulary {
@@ -69,15 +83,33 @@ impl Vocabulary {
         if tokens.len() > u32::MAX as usize {
             return Err(VocabularyError::TooLarge(tokens.len()));
         }
-        let trie = TokenTrie::new(
+        let texts = || {
             tokens
                 .iter()
                 .enumerate()
                 .filter(|(id, _)| !eos.contains(&(*id as u32)))
-                .filter_map(|(id, b)| b.as_deref().map(|b| (id as u32, b))),
-        );
+                .filter_map(|(id, b)| b.as_deref().map(|b| (id as u32, b)))
+        };
+        let trie = TokenTrie::new(texts());
+        let mut plain_text = vec![0u64; tokens.len().div_ceil(64)].into_boxed_slice();
+        for (id, _) in texts().filter(|(_, b)| is_plain_text(b)) {
+            plain_text[id as usize / 64] |= 1 << (id % 64);
+        }
+        let other_trie = TokenTrie::new(texts().filter(|(_, b)| !is_plain_text(b)));
+        let max_plain_chars = texts()
+            .filter(|(_, b)| is_plain_text(b))
+            .map(|(_, b)| String::from_utf8_lossy(b).chars().count() as u32)
+            .max()
+            .unwrap_or(0);
         Ok(Vocabulary {
-            inner: Arc::new(VocabInner { tokens, eos, trie }),
+            inner: Arc::new(VocabInner {
+                tokens,
+                eos,
+                trie,
+                plain_text,
+                other_trie,
+                max_plain_chars,
+            }),
         })
     }
 
@@ -150,9 +182,26 @@ impl Vocabulary {
         &self.inner.trie
     }
 
+    /// The plain text tokens, as a mask (bit `t % 64` of word `t / 64`).
+    pub(crate) fn plain_text(&self) -> &[u64] {
+        &self.inner.plain_text
+    }
+
+    /// The most characters in a plain text token.
+    pub(crate) fn max_plain_chars(&self) -> u32 {
+        self.inner.max_plain_chars
+    }
+
+    /// The trie of the tokens that are not plain text.
+    pub(crate) fn other_trie(&self) -> &TokenTrie {
+        &self.inner.other_trie
+    }
+
     /// Heap memory used, in bytes (shared between all indexes built on it).
     pub fn memory_bytes(&self) -> usize {
         self.inner.trie.memory_bytes()
+            + self.inner.other_trie.memory_bytes()
+            + self.inner.plain_text.len() * 8
             + self
                 .inner
                 .tokens
