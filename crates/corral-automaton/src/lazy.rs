@@ -33,9 +33,52 @@ struct Determinized {
     /// Whether every plain text character leads back here (see
     /// [`LazyDfa::absorbs_plain_text`]); computed on first question.
     absorbs: Option<bool>,
-    /// [`LazyDfa::plain_text_depth`], with the bound it was computed for.
-    plain_depth: Option<(u32, u32)>,
-    next: Box<[u32; 256]>,
+    /// [`LazyDfa::plain_text_depth`]: the bound it was computed for, the depth found, and
+    /// — when the search stopped at the bound on a single state — that state, from which
+    /// a later question can go on (a string with a `maxLength` moves one state per
+    /// character: the next position need not walk the whole window again).
+    plain_depth: Option<PlainDepth>,
+    /// Next state by byte class ([`Program::byte_class`]).
+    next: Box<[u32]>,
+}
+
+/// A fast hash for the DFA's own integer keys (no untrusted input reaches it: keys are
+/// state and stack ids the DFA assigns).
+type FastHash = std::hash::BuildHasherDefault<MultiplyHasher>;
+
+#[derive(Default)]
+struct MultiplyHasher(u64);
+
+impl std::hash::Hasher for MultiplyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(i as u64);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PlainDepth {
+    bound: u32,
+    depth: u32,
+    frontier: Option<DState>,
 }
 
 /// A DFA built lazily over a [`Program`] (see the [crate docs](crate)).
@@ -43,15 +86,15 @@ pub struct LazyDfa {
     program: Arc<Program>,
     /// Stack id → (return state, parent stack id).
     stacks: Vec<(StateId, StackId)>,
-    stack_ids: HashMap<(StateId, StackId), StackId>,
+    stack_ids: HashMap<(StateId, StackId), StackId, FastHash>,
     states: Vec<Determinized>,
-    state_ids: HashMap<(Box<[Thread]>, bool), u32>,
+    state_ids: HashMap<(Box<[Thread]>, bool), u32, FastHash>,
     start: DState,
     memory: usize,
     limit: usize,
     /// Scratch for the closure.
     todo: Vec<Thread>,
-    seen: std::collections::HashSet<Thread>,
+    seen: std::collections::HashSet<Thread, FastHash>,
 }
 
 impl std::fmt::Debug for LazyDfa {
@@ -69,14 +112,14 @@ impl LazyDfa {
     pub fn new(program: Arc<Program>, limit: usize) -> LazyDfa {
         let mut dfa = LazyDfa {
             stacks: vec![(StateId::MAX, 0)],
-            stack_ids: HashMap::new(),
+            stack_ids: HashMap::default(),
             states: Vec::new(),
-            state_ids: HashMap::new(),
+            state_ids: HashMap::default(),
             start: DState(0),
             memory: 0,
             limit,
             todo: Vec::new(),
-            seen: std::collections::HashSet::new(),
+            seen: std::collections::HashSet::default(),
             program,
         };
         let start = dfa.program.start;
@@ -124,7 +167,8 @@ impl LazyDfa {
     /// The state after `byte`, or `None` when no document continues this way.
     #[inline]
     pub fn next(&mut self, s: DState, byte: u8) -> Result<Option<DState>, Exhausted> {
-        let known = self.states[s.index()].next[byte as usize];
+        let class = self.program.byte_class(byte);
+        let known = self.states[s.index()].next[class];
         match known {
             DEAD => Ok(None),
             UNKNOWN => self.compute(s, byte),
@@ -161,34 +205,73 @@ impl LazyDfa {
     pub fn plain_text_depth(&mut self, s: DState, bound: u32) -> Result<u32, Exhausted> {
         /// Most states followed at once before settling for the depth reached.
         const MAX_LEVEL: usize = 8;
-        if let Some((b, depth)) = self.states[s.index()].plain_depth {
-            if b == bound {
-                return Ok(depth);
-            }
-        }
-        let mut level = vec![s];
-        let mut depth = 0;
+        let memo = |dfa: &Self, q: DState| {
+            dfa.states[q.index()]
+                .plain_depth
+                .filter(|m| m.bound == bound)
+        };
+        let (mut depth, mut level) = match memo(self, s) {
+            Some(m) if m.frontier.is_none() || m.depth >= bound => return Ok(m.depth.min(bound)),
+            Some(PlainDepth {
+                depth,
+                frontier: Some(f),
+                ..
+            }) => (depth, vec![f]),
+            _ => (0, vec![s]),
+        };
+        // Single states met on the way, with the depth they were met at.
+        let mut path: Vec<(DState, u32)> = Vec::new();
+        let mut open = true;
         while depth < bound {
             if let [only] = level[..] {
-                if self.absorbs_plain_text(only)? {
-                    depth = bound;
+                if only != s || depth == 0 {
+                    path.push((only, depth));
+                }
+                if let Some(m) = memo(self, only).filter(|m| m.frontier.is_none()) {
+                    depth = depth.saturating_add(m.depth);
+                    open = false;
                     break;
                 }
-                if let Some((b, d)) = self.states[only.index()].plain_depth {
-                    if b == bound {
-                        depth = (depth + d).min(bound);
-                        break;
-                    }
+            }
+            let Some(next) = self.after_plain_char(&level)? else {
+                open = false;
+                break;
+            };
+            if let [only] = level[..] {
+                let absorbs = next == [only];
+                self.states[only.index()].absorbs = Some(absorbs);
+                if absorbs {
+                    depth = u32::MAX;
+                    open = false;
+                    break;
                 }
             }
-            match self.after_plain_char(&level)? {
-                Some(next) if next.len() <= MAX_LEVEL => level = next,
-                _ => break,
+            if next.len() > MAX_LEVEL {
+                open = false;
+                break;
             }
+            level = next;
             depth += 1;
         }
-        self.states[s.index()].plain_depth = Some((bound, depth));
-        Ok(depth)
+        let frontier = match level[..] {
+            [only] if open => Some(only),
+            _ => None,
+        };
+        for &(state, at) in &path {
+            self.states[state.index()].plain_depth = Some(PlainDepth {
+                bound,
+                depth: depth.saturating_sub(at),
+                frontier,
+            });
+        }
+        if !path.iter().any(|&(q, _)| q == s) {
+            self.states[s.index()].plain_depth = Some(PlainDepth {
+                bound,
+                depth,
+                frontier,
+            });
+        }
+        Ok(depth.min(bound))
     }
 
     /// The states reached from `level` by one plain text character, or `None` when some
@@ -269,7 +352,8 @@ impl LazyDfa {
             }
             self.intern(threads, accepting)
         };
-        self.states[s.index()].next[byte as usize] = id;
+        let class = self.program.byte_class(byte);
+        self.states[s.index()].next[class] = id;
         Ok((id != DEAD).then_some(DState(id)))
     }
 
@@ -279,7 +363,8 @@ impl LazyDfa {
             return id;
         }
         let id = self.states.len() as u32;
-        self.memory += 256 * 4 + key.0.len() * 16 + 64;
+        let classes = self.program.byte_classes();
+        self.memory += classes * 4 + key.0.len() * 16 + 64;
         let threads = key.0.clone();
         self.state_ids.insert(key, id);
         self.states.push(Determinized {
@@ -287,7 +372,7 @@ impl LazyDfa {
             accepting,
             absorbs: None,
             plain_depth: None,
-            next: Box::new([UNKNOWN; 256]),
+            next: vec![UNKNOWN; classes].into_boxed_slice(),
         });
         id
     }

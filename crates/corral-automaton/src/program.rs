@@ -34,18 +34,40 @@ pub struct Program {
     pub(crate) live: Vec<bool>,
     /// First byte of each class of bytes no state tells apart (sorted, starts with 0).
     class_starts: Vec<u8>,
+    /// The class of each byte (an index into `class_starts`).
+    class_of: [u8; 256],
 }
 
 impl Program {
     pub(crate) fn new(states: Vec<State>, start: StateId) -> Program {
         let live = liveness(&states);
         let class_starts = byte_classes(&states);
+        let mut class_of = [0u8; 256];
+        let mut class = 0usize;
+        for b in 0..256usize {
+            if class + 1 < class_starts.len() && class_starts[class + 1] as usize == b {
+                class += 1;
+            }
+            class_of[b] = class as u8;
+        }
         Program {
             states,
             start,
             live,
             class_starts,
+            class_of,
         }
+    }
+
+    /// The class of `byte`: bytes of one class lead every state to the same place.
+    #[inline]
+    pub fn byte_class(&self, byte: u8) -> usize {
+        self.class_of[byte as usize] as usize
+    }
+
+    /// Number of byte classes (at most 256).
+    pub fn byte_classes(&self) -> usize {
+        self.class_starts.len()
     }
 
     /// One byte of each byte class that meets `lo..=hi`: every state treats all bytes
