@@ -44,11 +44,11 @@ impl Program {
         let class_starts = byte_classes(&states);
         let mut class_of = [0u8; 256];
         let mut class = 0usize;
-        for b in 0..256usize {
+        for (b, slot) in class_of.iter_mut().enumerate() {
             if class + 1 < class_starts.len() && class_starts[class + 1] as usize == b {
                 class += 1;
             }
-            class_of[b] = class as u8;
+            *slot = class as u8;
         }
         Program {
             states,
