@@ -136,6 +136,11 @@ impl Index {
         Ok(index)
     }
 
+    /// Number of states of the automaton's program.
+    pub fn program_states(&self) -> usize {
+        self.inner.program.states().len()
+    }
+
     /// The vocabulary.
     pub fn vocabulary(&self) -> &Vocabulary {
         &self.inner.vocab

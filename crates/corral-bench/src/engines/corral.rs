@@ -42,21 +42,22 @@ impl Engine for CorralEngine {
             corral_schema::compile(schema, &self.options).map_err(|e| format!("schema: {e}"))?;
         let index = Index::from_program(compiled.program.clone(), &self.vocabulary)
             .map_err(|e| format!("index: {e}"))?;
-        Ok(Box::new(CorralGrammar {
-            rx: compiled.rx,
-            index,
-        }))
+        Ok(Box::new(CorralGrammar { index }))
     }
 }
 
 struct CorralGrammar {
-    rx: corral_schema::Rx,
     index: Index,
 }
 
 impl Grammar for CorralGrammar {
     fn regex(&self) -> Option<String> {
-        Some(self.rx.to_string())
+        // The automaton is built without a regex; its text view writes shared parts out
+        // in full and can be far too large to print. Describe the automaton instead.
+        Some(format!(
+            "(no regex: an automaton of {} states)",
+            self.index.program_states()
+        ))
     }
 
     fn matcher(&self) -> Result<Box<dyn Matcher>, String> {
