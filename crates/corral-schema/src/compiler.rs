@@ -1087,6 +1087,17 @@ impl<'a> Compiler<'a> {
         let format_regex = match map.get("format") {
             None => None,
             Some(Value::String(name)) => match format::format_regex(name) {
+                None if format::ASSERTED_ELSEWHERE.contains(&name.as_str()) => {
+                    self.unsupported(
+                        "format",
+                        ptr,
+                        &format!(
+                            "`{name}` is checked by common validators and cannot be \
+                             enforced exactly"
+                        ),
+                    )?;
+                    None
+                }
                 None => {
                     self.ignored
                         .push(format!("{ptr}/format: `{name}` is not enforced"));

@@ -32,14 +32,30 @@ pub enum FormatError {
     Unsupported { format: String, reason: String },
 }
 
+/// Formats that common validators assert (Python `jsonschema`'s `FormatChecker`, the
+/// `jsonschema` crate with format validation on) and that corral cannot express exactly:
+/// an output could pass corral and fail them, so they are refused, never ignored (unless
+/// `lenient`). Other unknown formats (OpenAPI's `int32`, `byte`, …) are annotations.
+pub const ASSERTED_ELSEWHERE: &[&str] = &[
+    "regex",
+    "uri-template",
+    "idn-email",
+    "idn-hostname",
+    "color",
+];
+
 /// Regex of the decoded string values of `format`.
 ///
-/// `None` for formats treated as annotations (unknown formats and formats without a regex:
-/// `int32`, `byte`, `regex`, `json-pointer`, `iri`, `idn-email`, …). `Some(Ok(regex))` for
-/// `date-time`, `date`, `time`, `duration`, `email`, `hostname`, `ipv4`, `ipv6`, `uuid`,
-/// `uri`; see the module documentation for the accepted subsets.
+/// `None` for formats treated as annotations (unknown formats: `int32`, `byte`, …; see
+/// [`ASSERTED_ELSEWHERE`] for known formats the caller must refuse). `Some(Ok(regex))`
+/// for `date-time`, `date`, `time`, `duration`, `email`, `hostname`, `ipv4`, `ipv6`,
+/// `uuid`, `uri`, `uri-reference`, `iri`, `iri-reference`, `json-pointer`,
+/// `relative-json-pointer` (and the draft-3 spellings `host-name`, `ip-address`); see the
+/// module documentation for the accepted subsets.
 pub fn format_regex(format: &str) -> Option<Result<String, FormatError>> {
     let r = match format {
+        "host-name" => hostname(),
+        "ip-address" => ipv4(),
         "date-time" => date_time(),
         "date" => date(),
         "time" => time(),
@@ -373,6 +389,33 @@ mod tests {
         ] {
             assert!(format_regex(f).is_none(), "{f}");
         }
+    }
+
+    #[test]
+    fn formats_validators_assert_are_refused_not_ignored() {
+        use crate::{compile, Options, SchemaError};
+        for f in ASSERTED_ELSEWHERE {
+            let schema = serde_json::json!({"type": "string", "format": f});
+            match compile(&schema, &Options::default()) {
+                Err(SchemaError::Unsupported {
+                    keyword, pointer, ..
+                }) => assert_eq!((keyword.as_str(), pointer.as_str()), ("format", "#"), "{f}"),
+                other => panic!("{f}: {other:?}"),
+            }
+            let lenient = Options {
+                lenient: true,
+                ..Options::default()
+            };
+            let compiled = compile(&schema, &lenient).unwrap();
+            assert!(
+                compiled.ignored.iter().any(|i| i.contains("/format")),
+                "{f}"
+            );
+        }
+        // Formats no validator knows stay annotations.
+        let schema = serde_json::json!({"type": "string", "format": "int32"});
+        let compiled = compile(&schema, &Options::default()).unwrap();
+        assert!(compiled.ignored.iter().any(|i| i.contains("int32")));
     }
 
     /// Soundness against the test suite: no invalid instance is accepted. Valid instances
