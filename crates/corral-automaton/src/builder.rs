@@ -192,16 +192,6 @@ impl Builder {
         }
     }
 
-    /// Number of states so far.
-    pub fn len(&self) -> usize {
-        self.states.len()
-    }
-
-    /// Whether no state was added yet.
-    pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
-    }
-
     fn add(&mut self, state: State) -> Result<StateId> {
         if self.states.len() >= self.max_states {
             return Err(BuildError::TooLarge {

@@ -134,11 +134,6 @@ impl LazyDfa {
         self.start
     }
 
-    /// The program.
-    pub fn program(&self) -> &Arc<Program> {
-        &self.program
-    }
-
     /// Whether the bytes leading to `s` form a complete document.
     pub fn is_accepting(&self, s: DState) -> bool {
         self.states[s.index()].accepting
@@ -147,16 +142,6 @@ impl LazyDfa {
     /// Whether some byte leads on from `s` (`false` when only the end may follow).
     pub fn has_continuation(&self, s: DState) -> bool {
         !self.states[s.index()].threads.is_empty()
-    }
-
-    /// Number of DFA states discovered so far.
-    pub fn len(&self) -> usize {
-        self.states.len()
-    }
-
-    /// Whether no state exists (never: the start state is built at once).
-    pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
     }
 
     /// Memory used by discovered states and stacks.
@@ -177,7 +162,7 @@ impl LazyDfa {
     }
 
     /// Whether every *plain text character* — a complete UTF-8 character other than a
-    /// control character (below U+0020), `"` and `\\` — leads from `s` back to `s`.
+    /// control character (below U+0020), `"` and `\` — leads from `s` back to `s`.
     /// Then every byte string of such characters does, and a caller may accept all of
     /// them at once (inside a JSON string, most of a vocabulary) instead of walking
     /// them byte by byte. Each byte range of each UTF-8 length is followed as a set of
@@ -279,27 +264,15 @@ impl LazyDfa {
     fn after_plain_char(&mut self, level: &[DState]) -> Result<Option<Vec<DState>>, Exhausted> {
         let program = Arc::clone(&self.program);
         let mut out = Vec::new();
-        for &q in level {
-            for b in program.class_representatives(0x20, 0x7F) {
-                if b == b'"' || b == b'\\' {
-                    continue;
-                }
-                match self.next(q, b)? {
-                    Some(n) => out.push(n),
-                    None => return Ok(None),
-                }
-            }
-        }
-        // `"` and `\\` may share a class with plain bytes: follow their neighbours too.
-        for &q in level {
-            for b in [b'!', b'#', b'[', b']'] {
-                match self.next(q, b)? {
-                    Some(n) => out.push(n),
-                    None => return Ok(None),
-                }
-            }
-        }
-        for (lo, hi) in [('\u{80}', '\u{D7FF}'), ('\u{E000}', '\u{10FFFF}')] {
+        // Every character from U+0020 but `"`, `\` and the surrogates, as UTF-8 byte
+        // sequences (one byte for ASCII).
+        const PLAIN: [(char, char); 4] = [
+            (' ', '!'),
+            ('#', '['),
+            (']', '\u{D7FF}'),
+            ('\u{E000}', '\u{10FFFF}'),
+        ];
+        for (lo, hi) in PLAIN {
             for seq in regex_syntax::utf8::Utf8Sequences::new(lo, hi) {
                 let mut current = level.to_vec();
                 for range in seq.as_slice() {
