@@ -44,7 +44,7 @@ struct VocabInner {
     tokens: Vec<Option<Vec<u8>>>,
     eos: Vec<u32>,
     trie: TokenTrie,
-    /// Tokens that are plain text (see [`is_plain_text`]), as a mask.
+    /// Tokens that are plain text (see [`plain_text_chars`]), as a mask.
     plain_text: Box<[u64]>,
     /// The trie of every other token.
     other_trie: TokenTrie,
@@ -52,12 +52,14 @@ struct VocabInner {
     max_plain_chars: u32,
 }
 
-/// Whether a token is *plain text*: complete UTF-8 characters, none of them a control
-/// character, `"` or `\`. Inside a JSON string such tokens are usually all allowed at
-/// once (see `LazyDfa::absorbs_plain_text`).
-fn is_plain_text(bytes: &[u8]) -> bool {
-    std::str::from_utf8(bytes)
-        .is_ok_and(|s| !s.is_empty() && s.chars().all(|c| c >= ' ' && c != '"' && c != '\\'))
+/// The number of characters of a *plain text* token — complete UTF-8 characters, none of
+/// them a control character, `"` or `\` — or `None` for other tokens. Inside a JSON
+/// string plain text tokens are usually all allowed at once (see
+/// `LazyDfa::plain_text_depth`).
+fn plain_text_chars(bytes: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let plain = !text.is_empty() && text.chars().all(|c| c >= ' ' && c != '"' && c != '\\');
+    plain.then(|| text.chars().count() as u32)
 }
 
 impl Vocabulary {
@@ -92,15 +94,18 @@ impl Vocabulary {
         };
         let trie = TokenTrie::new(texts());
         let mut plain_text = vec![0u64; tokens.len().div_ceil(64)].into_boxed_slice();
-        for (id, _) in texts().filter(|(_, b)| is_plain_text(b)) {
-            plain_text[id as usize / 64] |= 1 << (id % 64);
+        let mut max_plain_chars = 0;
+        let mut others = Vec::new();
+        for (id, bytes) in texts() {
+            match plain_text_chars(bytes) {
+                Some(chars) => {
+                    plain_text[id as usize / 64] |= 1 << (id % 64);
+                    max_plain_chars = max_plain_chars.max(chars);
+                }
+                None => others.push((id, bytes)),
+            }
         }
-        let other_trie = TokenTrie::new(texts().filter(|(_, b)| !is_plain_text(b)));
-        let max_plain_chars = texts()
-            .filter(|(_, b)| is_plain_text(b))
-            .map(|(_, b)| String::from_utf8_lossy(b).chars().count() as u32)
-            .max()
-            .unwrap_or(0);
+        let other_trie = TokenTrie::new(others);
         Ok(Vocabulary {
             inner: Arc::new(VocabInner {
                 tokens,
