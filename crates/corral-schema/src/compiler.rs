@@ -954,20 +954,18 @@ impl<'a> Compiler<'a> {
     ) -> Result<Re, SchemaError> {
         let mut rest = map.clone();
         rest.remove("enum");
-        let constrained = rest.keys().any(|k| !ANNOTATIONS.contains(&k.as_str()));
-        // Only `type` beside the values (the common case): test each value's JSON type
-        // instead of building an automaton for the siblings.
-        let only_type = rest
+        // `type` is tested on each value's JSON type; only other sibling keywords need an
+        // automaton to test the values against.
+        let other_keywords = rest
             .keys()
-            .all(|k| k == "type" || ANNOTATIONS.contains(&k.as_str()));
+            .any(|k| k != "type" && !ANNOTATIONS.contains(&k.as_str()));
         let types = rest.get("type").map(TypeSet::from_value);
         let candidates: Vec<&Value> = values
             .iter()
             .filter(|v| types.is_none_or(|t| t.admits(v)))
             .collect();
-        // Other sibling keywords: keep the values the siblings' automaton matches (built
-        // only when some value is left to test).
-        let checker = if constrained && !only_type && !candidates.is_empty() {
+        // Built only when some value is left to test.
+        let checker = if other_keywords && !candidates.is_empty() {
             match self.compile_branch(&rest, ptr)? {
                 None => return Ok(None),
                 Some(re) => Some(self.matcher(&re, ptr)?),
