@@ -1,18 +1,20 @@
 //! Lowering [`Rx`] into a [`Program`] with corral-automaton's [`Builder`], state by
 //! state — no regex text on the way.
 //!
-//! A node shared by several parents (the JSON string grammar, whitespace, "any value",
-//! separators) becomes a *procedure*, built once and called from each use; the lazy DFA
-//! carries the return states. Shapes that the text form had to write twice are built with
+//! A node that several parents refer to (the JSON string grammar, whitespace, "any
+//! value", separators, a `$ref`'s body) becomes a *procedure*, built once and called from
+//! each use; the lazy DFA carries the return states. Sharing is counted in the expression
+//! itself (parents per node), not by who else holds a node. Shapes that the text form had to write twice are built with
 //! one copy: a list's back edge goes through its separator (`c_at_least` in
 //! regex-automata's compiler), and an object's members are threaded through two frontier
 //! states, "nothing written yet" and "something written", so each member is built once.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use corral_automaton::{BuildError, Builder, Combine, Frag, LazyDfa, Program, StateId};
 use regex_syntax::hir::Hir;
 
+use crate::cache::ProcessCache;
 use crate::rx::{Node, Rx, Slot};
 
 /// Why an [`Rx`] could not be lowered.
@@ -38,29 +40,42 @@ type Result<T> = std::result::Result<T, LowerError>;
 /// Leaves parsed by any compilation in this process: the JSON grammar's own leaves
 /// (string characters, numbers, whitespace) recur in every schema.
 fn cached_leaf(text: &str) -> Result<Hir> {
-    use std::sync::{Mutex, OnceLock};
-    /// Total text of the cached leaves; the cache starts over past it.
-    const MAX_CACHED_BYTES: usize = 16 << 20;
-    type Cache = (HashMap<String, Hir>, usize);
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new((HashMap::new(), 0)));
-    if let Some(hir) = cache.lock().unwrap_or_else(|e| e.into_inner()).0.get(text) {
-        return Ok(hir.clone());
-    }
-    let hir = corral_automaton::parse_regex(text)?;
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.1 + text.len() > MAX_CACHED_BYTES {
-        *cache = (HashMap::new(), 0);
-    }
-    cache.1 += text.len();
-    cache.0.insert(text.to_string(), hir.clone());
-    Ok(hir)
+    use std::sync::OnceLock;
+    static CACHE: OnceLock<ProcessCache<String, Hir>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| ProcessCache::new(16 << 20))
+        .get_or_try_insert(text.to_string(), text.len(), || {
+            Ok(corral_automaton::parse_regex(text)?)
+        })
 }
 
 struct Lowering {
     builder: Builder,
+    /// Nodes reached from more than one parent in the expression, by identity.
+    shared: HashSet<usize>,
     /// Entry state of each shared node's procedure, by node identity.
     procedures: HashMap<usize, StateId>,
+}
+
+/// The non-empty nodes of `root` that more than one parent refers to (a node used twice
+/// by the same parent counts twice).
+fn shared_nodes(root: &Rx) -> HashSet<usize> {
+    let mut parents: HashMap<usize, u32> = HashMap::new();
+    let mut stack = vec![root];
+    while let Some(rx) = stack.pop() {
+        for child in rx.children() {
+            let count = parents.entry(child.identity()).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                stack.push(child);
+            }
+        }
+    }
+    parents
+        .into_iter()
+        .filter(|&(_, count)| count > 1)
+        .map(|(id, _)| id)
+        .collect()
 }
 
 impl AsMut<Builder> for Lowering {
@@ -74,6 +89,7 @@ impl AsMut<Builder> for Lowering {
 pub(crate) fn build_program(rx: &Rx, max_states: usize) -> Result<Program> {
     let mut lowering = Lowering {
         builder: Builder::new(max_states),
+        shared: shared_nodes(rx),
         procedures: HashMap::new(),
     };
     let frag = lowering.rx(rx)?;
@@ -82,7 +98,7 @@ pub(crate) fn build_program(rx: &Rx, max_states: usize) -> Result<Program> {
 
 impl Lowering {
     fn rx(&mut self, rx: &Rx) -> Result<Frag> {
-        if !rx.is_shared() {
+        if matches!(rx.get(), Node::Empty) || !self.shared.contains(&rx.identity()) {
             return self.node(rx);
         }
         let target = match self.procedures.get(&rx.identity()) {
@@ -296,6 +312,30 @@ mod tests {
         check(&Rx::text("[é-ü]x"), &["éx", "üx", "ñx"], &["ex", "x"]);
         check(&Rx::text(r"(?-u:\xC3[\xA9-\xBC])"), &["é"], &["e"]);
         check(&Rx::text(r"[^\x{0}-\x{10FFFF}]|a"), &["a"], &[""]);
+    }
+
+    #[test]
+    fn nodes_with_several_parents_are_built_once() {
+        use corral_automaton::State;
+        let calls = |p: &Program| {
+            p.states()
+                .iter()
+                .filter(|s| matches!(s, State::Call { .. }))
+                .count()
+        };
+        let word = Rx::text("[a-z]{20}");
+        let rx = Rx::seq((0..50).map(|_| word.clone()));
+        let program = build_program(&rx, 1 << 20).unwrap();
+        assert_eq!(calls(&program), 50);
+        assert!(program.states().len() < 200, "{}", program.states().len());
+        check(
+            &rx,
+            &["a".repeat(1000).as_str()],
+            &["a".repeat(999).as_str()],
+        );
+        // A node held elsewhere but used once in the expression is built in place.
+        let once = Rx::seq([word.clone(), Rx::literal("!")]);
+        assert_eq!(calls(&build_program(&once, 1 << 20).unwrap()), 0);
     }
 
     #[test]

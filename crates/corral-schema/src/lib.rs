@@ -40,6 +40,7 @@
 //! assert!(!whole(r#"{}"#));
 //! ```
 mod automaton;
+mod cache;
 mod compiler;
 mod error;
 mod format;

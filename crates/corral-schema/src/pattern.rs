@@ -6,6 +6,7 @@
 //! `json.dumps` use). Lengths count code points of the decoded value.
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
 
+use crate::cache::ProcessCache;
 use crate::error::SchemaError;
 use crate::json::STRING_CHAR;
 
@@ -60,24 +61,17 @@ fn memoized(
     key: (&str, &str, Lengths),
     compute: impl FnOnce() -> Result<Option<String>, SchemaError>,
 ) -> Result<Option<String>, SchemaError> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock};
+    use std::sync::OnceLock;
     type Key = (String, String, u32, Option<u32>);
-    const MAX_CACHED: usize = 4096;
-    static CACHE: OnceLock<Mutex<HashMap<Key, Option<String>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    static CACHE: OnceLock<ProcessCache<Key, Option<String>>> = OnceLock::new();
     let (kind, text, lengths) = key;
-    let key: Key = (kind.into(), text.into(), lengths.min, lengths.max);
-    if let Some(body) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(body.clone());
-    }
-    let body = compute()?;
-    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() >= MAX_CACHED {
-        cache.clear();
-    }
-    cache.insert(key, body.clone());
-    Ok(body)
+    CACHE
+        .get_or_init(|| ProcessCache::new(16 << 20))
+        .get_or_try_insert(
+            (kind.into(), text.into(), lengths.min, lengths.max),
+            text.len(),
+            compute,
+        )
 }
 
 fn pattern_body_uncached(

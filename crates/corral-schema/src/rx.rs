@@ -84,15 +84,22 @@ impl Rx {
         &self.0
     }
 
-    /// Whether another parent holds this node too (it is then built once, as a
-    /// procedure).
-    pub(crate) fn is_shared(&self) -> bool {
-        Arc::strong_count(&self.0) > 1 && !matches!(*self.0, Node::Empty)
-    }
-
-    /// Identity of the shared node.
+    /// Identity of the node (shared nodes are one node reached from several parents).
     pub(crate) fn identity(&self) -> usize {
         Arc::as_ptr(&self.0) as usize
+    }
+
+    /// The node's direct sub-expressions.
+    pub(crate) fn children(&self) -> Vec<&Rx> {
+        match self.get() {
+            Node::Empty | Node::Text(_) => vec![],
+            Node::Seq(parts) | Node::Alt(parts) => parts.iter().collect(),
+            Node::Repeat { body, .. } => vec![body],
+            Node::List { item, sep, .. } => vec![item, sep],
+            Node::Members { slots, sep, .. } => {
+                slots.iter().map(|s| &s.item).chain([sep]).collect()
+            }
+        }
     }
 
     pub fn empty() -> Rx {
