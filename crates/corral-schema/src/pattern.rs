@@ -11,7 +11,7 @@ use crate::error::SchemaError;
 use crate::json::STRING_CHAR;
 
 /// Length bounds of a string value, in code points.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Lengths {
     pub min: u32,
     pub max: Option<u32>,
@@ -195,10 +195,24 @@ fn searched_body(
 fn erase_captures(hir: Hir) -> Hir {
     match hir.into_kind() {
         HirKind::Capture(cap) => erase_captures(*cap.sub),
-        HirKind::Repetition(rep) => Hir::repetition(Repetition {
-            sub: Box::new(erase_captures(*rep.sub)),
-            ..rep
-        }),
+        HirKind::Repetition(rep) => {
+            let sub = erase_captures(*rep.sub);
+            // regex-syntax prints a repetition of a repetition without a group: `(b+)?`
+            // would come out as `b+?`, a lazy `+` that needs at least one `b`. Keep a
+            // group (unnamed, so it may repeat) around such a body.
+            let sub = match sub.kind() {
+                HirKind::Repetition(_) => Hir::capture(regex_syntax::hir::Capture {
+                    index: 1,
+                    name: None,
+                    sub: Box::new(sub),
+                }),
+                _ => sub,
+            };
+            Hir::repetition(Repetition {
+                sub: Box::new(sub),
+                ..rep
+            })
+        }
         HirKind::Concat(subs) => Hir::concat(subs.into_iter().map(erase_captures).collect()),
         HirKind::Alternation(subs) => {
             Hir::alternation(subs.into_iter().map(erase_captures).collect())
@@ -716,6 +730,18 @@ mod tests {
             assert!(re.is_match(&json(ok)), "{ok}");
         }
         assert!(!re.is_match(&json("ba")));
+    }
+
+    #[test]
+    fn optional_groups_of_repetitions_stay_optional() {
+        // `(b+)?` once printed as `b+?` (a lazy `+`), which refused "ac".
+        let re = body_re("^a(b+)?c$", 0, None).unwrap();
+        for ok in ["ac", "abc", "abbc"] {
+            assert!(re.is_match(&json(ok)), "{ok}");
+        }
+        let re = body_re("^x(y{2})*z$", 0, None).unwrap();
+        assert!(re.is_match(&json("xz")) && re.is_match(&json("xyyyyz")));
+        assert!(!re.is_match(&json("xyz")));
     }
 
     #[test]
