@@ -125,6 +125,34 @@ fn benches(c: &mut Criterion) {
                     guide.is_accepting()
                 })
             });
+            // Warm, two threads walking the same index at once (sequences of one schema
+            // in a server): reads of known masks and transitions must not wait.
+            group.throughput(Throughput::Elements(40 * tokens.len() as u64));
+            group.bench_function(BenchmarkId::new("warm_2_threads", &id), |b| {
+                b.iter(|| {
+                    std::thread::scope(|scope| {
+                        let walkers: Vec<_> = (0..2)
+                            .map(|_| {
+                                let index = index.clone();
+                                let tokens = &tokens;
+                                scope.spawn(move || {
+                                    let mut guide = Guide::new(index);
+                                    for _ in 0..20 {
+                                        guide.reset();
+                                        for &t in tokens {
+                                            guide.allowed_tokens().expect("mask");
+                                            guide.advance(t).expect("token allowed");
+                                        }
+                                    }
+                                    guide.is_accepting()
+                                })
+                            })
+                            .collect();
+                        walkers.into_iter().all(|w| w.join().unwrap_or(false))
+                    })
+                })
+            });
+            group.throughput(Throughput::Elements(tokens.len() as u64));
             // Cold: a fresh index, every mask computed on first visit.
             group.sample_size(10);
             group.bench_function(BenchmarkId::new("cold", &id), |b| {

@@ -14,6 +14,13 @@ impl DState {
     pub fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The state with dense index `index`, for callers that keep their own tables by
+    /// index. Meaningful only for the DFA that issued it and below its
+    /// [`LazyDfa::state_count`] (the DFA's methods panic on other ids).
+    pub fn from_index(index: u32) -> DState {
+        DState(index)
+    }
 }
 
 /// Transition not computed yet.
@@ -142,6 +149,11 @@ impl LazyDfa {
     /// Whether some byte leads on from `s` (`false` when only the end may follow).
     pub fn has_continuation(&self, s: DState) -> bool {
         !self.states[s.index()].threads.is_empty()
+    }
+
+    /// Number of states discovered so far (their dense indexes are `0..state_count()`).
+    pub fn state_count(&self) -> usize {
+        self.states.len()
     }
 
     /// Memory used by discovered states and stacks.

@@ -20,6 +20,9 @@ pub enum IndexError {
     CacheExhausted { limit: usize },
     #[error("no output can ever be accepted (the language is empty)")]
     Empty,
+    /// A [`State`](crate::State) given to an index that did not issue it.
+    #[error("the state does not belong to this index")]
+    UnknownState,
 }
 
 /// Errors advancing a [`Guide`](crate::Guide).

@@ -3,7 +3,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::error::GuideError;
-use crate::index::{Index, State, StateMask};
+use crate::index::{Index, MaskTable, State, StateMask};
 
 /// How many consumed steps a [`Guide`] remembers for [`Guide::rollback`] by default.
 pub const DEFAULT_MAX_ROLLBACK: usize = 1024;
@@ -37,7 +37,12 @@ pub const DEFAULT_MAX_ROLLBACK: usize = 1024;
 pub struct Guide {
     index: Index,
     state: State,
-    /// The mask of `state`, once fetched.
+    /// The index's masks as of the last look (masks are read from it by reference: no
+    /// shared reference count is written per token) and the index's eviction count then.
+    table: Arc<MaskTable>,
+    table_generation: u64,
+    /// The mask of `state` when it is not in `table` (computed after the table was
+    /// taken, or evicted meanwhile).
     mask: Option<Arc<StateMask>>,
     finished: bool,
     /// The state before each consumed step, oldest first (EOS included).
@@ -59,10 +64,14 @@ impl Guide {
 
     /// A guide at the start state that remembers up to `max_rollback` steps.
     pub fn with_max_rollback(index: Index, max_rollback: usize) -> Guide {
+        index.touch();
         let state = index.start();
+        let (table, table_generation) = index.mask_table();
         Guide {
             index,
             state,
+            table,
+            table_generation,
             mask: None,
             finished: false,
             history: VecDeque::new(),
@@ -84,11 +93,26 @@ impl Guide {
         if self.finished {
             return Err(GuideError::Finished);
         }
-        let mask = match self.mask.take() {
-            Some(mask) => mask,
-            None => self.index.mask(self.state)?,
-        };
-        Ok(self.mask.insert(mask))
+        if self.index.mask_generation() != self.table_generation {
+            (self.table, self.table_generation) = self.index.mask_table();
+        }
+        if self.mask.is_none() && self.table.get(self.state.0).is_none() {
+            let mask = self.index.mask(self.state)?;
+            // Later states' masks go to the index's table in use now.
+            (self.table, self.table_generation) = self.index.mask_table();
+            self.mask = Some(mask);
+        }
+        match (&self.mask, self.table.get(self.state.0)) {
+            (Some(mask), _) | (None, Some(mask)) => Ok(mask),
+            (None, None) => Err(GuideError::Index(crate::IndexError::UnknownState)),
+        }
+    }
+
+    /// The mask of the current state if it is at hand (never computes it).
+    fn known_mask(&self) -> Option<&StateMask> {
+        self.mask
+            .as_deref()
+            .or_else(|| self.table.get(self.state.0).map(|m| &**m))
     }
 
     /// The allowed tokens as a bitset (bit `t % 64` of word `t / 64`), EOS included when
@@ -124,7 +148,7 @@ impl Guide {
             });
         }
         if state == self.state {
-            if let Some(mask) = &self.mask {
+            if let Some(mask) = self.known_mask() {
                 if !mask.contains(token) {
                     return Err(GuideError::NotAllowed { token });
                 }
@@ -239,7 +263,7 @@ impl Guide {
 
     /// Whether the text so far is a complete document.
     pub fn is_accepting(&self) -> bool {
-        if let Some(mask) = &self.mask {
+        if let Some(mask) = self.known_mask() {
             return mask.accepting;
         }
         self.index.is_accepting(self.state).unwrap_or(false)

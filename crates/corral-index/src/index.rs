@@ -1,22 +1,28 @@
 //! [`Index`]: a lazily determinized DFA over a vocabulary, with per-state token masks.
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use arc_swap::ArcSwap;
 use corral_automaton::{DState, LazyDfa, Program};
 
+use crate::budget::{Evictable, MemoryBudget};
 use crate::error::IndexError;
+use crate::segmented::Segmented;
 use crate::vocab::Vocabulary;
 
 /// Limits for building an [`Index`].
 #[derive(Clone, Debug)]
 pub struct IndexOptions {
-    /// Memory the lazy DFA may use for its states before building fails (bytes).
+    /// Memory the lazy DFA of this index may use for its states before walking it
+    /// fails (bytes). Masks are not counted here: they are bounded by the budget.
     pub dfa_cache_bytes: usize,
     /// Most program states a regex given as text may compile to.
     pub max_program_states: usize,
     /// Compute the masks of all reachable states when building (otherwise each state's
     /// mask is computed on first use and cached).
     pub eager: bool,
+    /// The budget this index charges its memory to (`None`: [`MemoryBudget::global`]).
+    pub budget: Option<Arc<MemoryBudget>>,
 }
 
 impl Default for IndexOptions {
@@ -25,6 +31,7 @@ impl Default for IndexOptions {
             dfa_cache_bytes: 512 << 20,
             max_program_states: 4 << 20,
             eager: false,
+            budget: None,
         }
     }
 }
@@ -52,14 +59,105 @@ impl StateMask {
     pub fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
+
+    /// Heap bytes of this mask.
+    pub fn memory_bytes(&self) -> usize {
+        self.words.len() * 8 + std::mem::size_of::<StateMask>()
+    }
 }
 
-/// An automaton state (opaque).
+/// An automaton state (opaque; valid for the [`Index`] that returned it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct State(pub(crate) DState);
 
+/// Transition not known to the index's table yet.
+const UNKNOWN: u32 = u32::MAX;
+/// Transition to no state.
+const DEAD: u32 = u32::MAX - 1;
+
+/// What the index knows of one state, readable without a lock.
+struct StateInfo {
+    accepting: bool,
+    continues: bool,
+    /// Next state by byte class: a state index, [`UNKNOWN`] or [`DEAD`].
+    next: Box<[AtomicU32]>,
+}
+
+/// The masks computed so far, by state index. Replaced by an empty table when the
+/// [`MemoryBudget`] evicts it; gives its bytes back when the last reader drops it.
+pub(crate) struct MaskTable {
+    masks: Segmented<OnceLock<Arc<StateMask>>>,
+    bytes: AtomicUsize,
+    budget: Arc<MemoryBudget>,
+}
+
+impl std::fmt::Debug for MaskTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaskTable")
+            .field("bytes", &self.bytes.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl MaskTable {
+    fn new(budget: Arc<MemoryBudget>) -> MaskTable {
+        MaskTable {
+            masks: Segmented::default(),
+            bytes: AtomicUsize::new(0),
+            budget,
+        }
+    }
+
+    pub(crate) fn get(&self, state: DState) -> Option<&Arc<StateMask>> {
+        self.masks.get(state.index())?.get()
+    }
+
+    /// Store `mask` for `state` (the first one stored wins) and return the stored one.
+    fn insert(&self, state: DState, mask: Arc<StateMask>) -> Arc<StateMask> {
+        let Some(slot) = self.masks.get_or_alloc(state.index()) else {
+            return mask;
+        };
+        let before = self.masks.allocated_bytes();
+        let mut stored = false;
+        let kept = slot
+            .get_or_init(|| {
+                stored = true;
+                mask.clone()
+            })
+            .clone();
+        let grown = self.masks.allocated_bytes().saturating_sub(before)
+            + if stored { kept.memory_bytes() } else { 0 };
+        self.bytes.fetch_add(grown, Ordering::Relaxed);
+        self.budget.charge(grown);
+        kept
+    }
+}
+
+impl Drop for MaskTable {
+    fn drop(&mut self) {
+        self.budget.release(*self.bytes.get_mut());
+    }
+}
+
+/// The lazy DFA and how far the state table mirrors it: everything behind the one lock.
+struct Discovery {
+    dfa: LazyDfa,
+    /// States `0..published` have their [`StateInfo`] in the table.
+    published: usize,
+    /// Bytes of DFA and state table charged to the budget so far.
+    charged: usize,
+}
+
 /// A compiled regex indexed against a vocabulary: shareable between threads and
 /// sequences (`Clone` is an `Arc` clone). Use a [`Guide`](crate::Guide) per sequence.
+///
+/// The index numbers its states densely and keeps, per state, its transitions (by byte
+/// class, atomics) and its mask (set once): following known transitions and reading
+/// computed masks takes no lock, so any number of sequences and threads share one index
+/// without waiting. The lock is taken only to discover states and transitions and to
+/// compute a mask that does not exist yet. Memory is charged to a [`MemoryBudget`]
+/// (by default the process-wide one), which drops the masks of cold indexes when it
+/// runs out.
 ///
 /// ```
 /// use corral_index::{Index, Vocabulary};
@@ -76,24 +174,58 @@ pub struct Index {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
-    dfa: Mutex<LazyDfa>,
     program: Arc<Program>,
-    start: DState,
     vocab: Vocabulary,
-    masks: RwLock<HashMap<DState, Arc<StateMask>>>,
+    start: DState,
+    discovery: Mutex<Discovery>,
+    states: Segmented<OnceLock<StateInfo>>,
+    masks: ArcSwap<MaskTable>,
+    /// How many times `masks` was replaced (readers that keep a table compare it).
+    mask_generation: AtomicU64,
+    budget: Arc<MemoryBudget>,
+    last_used: AtomicU64,
     cache_limit: usize,
 }
 
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("program_states", &self.program.states().len())
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let discovery = self.discovery.get_mut().unwrap_or_else(|e| e.into_inner());
+        self.budget.release(discovery.charged);
+    }
+}
+
+impl Evictable for Inner {
+    fn last_used(&self) -> u64 {
+        self.last_used.load(Ordering::Relaxed)
+    }
+
+    fn evict_masks(&self) -> usize {
+        let empty = Arc::new(MaskTable::new(self.budget.clone()));
+        let old = self.masks.swap(empty);
+        self.mask_generation.fetch_add(1, Ordering::Release);
+        old.bytes.load(Ordering::Relaxed)
+    }
+}
+
 impl Index {
-    /// Build with default [`IndexOptions`].
+    /// Build with default [`IndexOptions`] (a regex given as text; see
+    /// [`Index::from_program`] for automata built by `corral-schema`).
     pub fn new(regex: &str, vocab: &Vocabulary) -> Result<Index, IndexError> {
-        Index::with_options(regex, vocab, &IndexOptions::default())
+        Index::from_regex_with_options(regex, vocab, &IndexOptions::default())
     }
 
     /// Build an index for documents matching `regex` (as a whole) over `vocab`.
-    pub fn with_options(
+    pub fn from_regex_with_options(
         regex: &str,
         vocab: &Vocabulary,
         options: &IndexOptions,
@@ -120,16 +252,30 @@ impl Index {
         if !dfa.is_accepting(start) && !dfa.has_continuation(start) {
             return Err(IndexError::Empty);
         }
-        let index = Index {
-            inner: Arc::new(Inner {
-                dfa: Mutex::new(dfa),
-                program,
-                start,
-                vocab: vocab.clone(),
-                masks: RwLock::new(HashMap::new()),
-                cache_limit: options.dfa_cache_bytes,
+        let budget = options.budget.clone().unwrap_or_else(MemoryBudget::global);
+        let inner = Arc::new(Inner {
+            program,
+            vocab: vocab.clone(),
+            start,
+            discovery: Mutex::new(Discovery {
+                dfa,
+                published: 0,
+                charged: 0,
             }),
-        };
+            states: Segmented::default(),
+            masks: ArcSwap::from_pointee(MaskTable::new(budget.clone())),
+            mask_generation: AtomicU64::new(0),
+            last_used: AtomicU64::new(budget.tick()),
+            budget,
+            cache_limit: options.dfa_cache_bytes,
+        });
+        let weak: Weak<dyn Evictable> = Arc::downgrade(&inner) as Weak<dyn Evictable>;
+        inner.budget.register(weak);
+        let index = Index { inner };
+        {
+            let mut discovery = index.lock();
+            index.publish(&mut discovery)?;
+        }
         if options.eager {
             index.compute_all()?;
         }
@@ -146,6 +292,20 @@ impl Index {
         &self.inner.vocab
     }
 
+    /// The memory budget this index charges.
+    pub fn budget(&self) -> &Arc<MemoryBudget> {
+        &self.inner.budget
+    }
+
+    /// Mark the index as used now (for the budget's choice of what to evict). Done when
+    /// a guide starts and when a mask is computed, not on every read: a shared counter
+    /// written on every token would make threads wait on each other's cache lines.
+    pub fn touch(&self) {
+        self.inner
+            .last_used
+            .store(self.inner.budget.tick(), Ordering::Relaxed);
+    }
+
     /// The initial state.
     pub fn start(&self) -> State {
         State(self.inner.start)
@@ -157,18 +317,86 @@ impl Index {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LazyDfa> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Discovery> {
         // A panic while holding the lock cannot leave the DFA inconsistent for our use
         // (states are only added), so recover from poisoning.
-        self.inner.dfa.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .discovery
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The table entry of `state`; an error for a state of another index.
+    #[inline]
+    fn info(&self, state: DState) -> Result<&StateInfo, IndexError> {
+        self.inner
+            .states
+            .get(state.index())
+            .and_then(OnceLock::get)
+            .ok_or(IndexError::UnknownState)
+    }
+
+    /// Give every state the DFA discovered since the last call its table entry, and
+    /// charge what the DFA and the table grew by. Called with the lock held.
+    fn publish(&self, discovery: &mut Discovery) -> Result<(), IndexError> {
+        let count = discovery.dfa.state_count();
+        let classes = self.inner.program.byte_classes();
+        for i in discovery.published..count {
+            let s = DState::from_index(i as u32);
+            let slot = self
+                .inner
+                .states
+                .get_or_alloc(i)
+                .ok_or_else(|| self.exhausted())?;
+            let _ = slot.set(StateInfo {
+                accepting: discovery.dfa.is_accepting(s),
+                continues: discovery.dfa.has_continuation(s),
+                next: (0..classes).map(|_| AtomicU32::new(UNKNOWN)).collect(),
+            });
+        }
+        discovery.published = count;
+        let total = discovery.dfa.memory_usage() + self.inner.states.allocated_bytes();
+        let grown = total.saturating_sub(discovery.charged);
+        discovery.charged = total.max(discovery.charged);
+        self.inner.budget.charge(grown);
+        Ok(())
+    }
+
+    /// Follow `byte` from `s` through the DFA (lock held), recording the transition in
+    /// the table.
+    fn discover(
+        &self,
+        discovery: &mut Discovery,
+        s: DState,
+        byte: u8,
+    ) -> Result<Option<DState>, IndexError> {
+        let next = discovery.dfa.next(s, byte).map_err(|_| self.exhausted())?;
+        self.publish(discovery)?;
+        let class = self.inner.program.byte_class(byte);
+        let code = next.map_or(DEAD, |n| n.index() as u32);
+        self.info(s)?.next[class].store(code, Ordering::Release);
+        Ok(next)
     }
 
     /// The state after `bytes` from `state`, or `None` if they lead nowhere.
     pub fn next_state(&self, state: State, bytes: &[u8]) -> Result<Option<State>, IndexError> {
-        let mut dfa = self.lock();
         let mut s = state.0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let class = self.inner.program.byte_class(b);
+            match self.info(s)?.next[class].load(Ordering::Acquire) {
+                DEAD => return Ok(None),
+                UNKNOWN => return self.next_state_locked(s, &bytes[i..]),
+                id => s = DState::from_index(id),
+            }
+        }
+        Ok(Some(State(s)))
+    }
+
+    #[cold]
+    fn next_state_locked(&self, mut s: DState, bytes: &[u8]) -> Result<Option<State>, IndexError> {
+        let mut discovery = self.lock();
         for &b in bytes {
-            match dfa.next(s, b).map_err(|_| self.exhausted())? {
+            match self.discover(&mut discovery, s, b)? {
                 Some(next) => s = next,
                 None => return Ok(None),
             }
@@ -178,45 +406,60 @@ impl Index {
 
     /// Whether the text leading to `state` is a complete document.
     pub fn is_accepting(&self, state: State) -> Result<bool, IndexError> {
-        Ok(self.lock().is_accepting(state.0))
+        Ok(self.info(state.0)?.accepting)
     }
 
     /// Whether some byte continues the document from `state` (when not, and the state is
     /// accepting, only end-of-sequence may follow).
     pub fn has_continuation(&self, state: State) -> Result<bool, IndexError> {
-        Ok(self.lock().has_continuation(state.0))
+        Ok(self.info(state.0)?.continues)
+    }
+
+    /// The mask table in use now and its generation (see [`Index::mask_generation`]).
+    pub(crate) fn mask_table(&self) -> (Arc<MaskTable>, u64) {
+        // The generation first: a replacement in between shows as a change next time.
+        let generation = self.mask_generation();
+        (self.inner.masks.load_full(), generation)
+    }
+
+    /// How many times the budget dropped this index's masks.
+    pub(crate) fn mask_generation(&self) -> u64 {
+        self.inner.mask_generation.load(Ordering::Acquire)
     }
 
     /// The mask of `state` if it was already computed (never computes it).
     pub fn cached_mask(&self, state: State) -> Option<Arc<StateMask>> {
-        self.inner
-            .masks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&state.0)
-            .cloned()
+        self.inner.masks.load().get(state.0).cloned()
     }
 
     /// The mask of `state`, computed on first use and cached.
     pub fn mask(&self, state: State) -> Result<Arc<StateMask>, IndexError> {
-        if let Some(mask) = self
-            .inner
-            .masks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&state.0)
-        {
+        // A guard, not a clone of the table's `Arc`: readers on many threads write to
+        // no shared counter but the mask's own.
+        if let Some(mask) = self.inner.masks.load().get(state.0) {
             return Ok(mask.clone());
         }
-        let mask = Arc::new(self.compute_mask(state.0)?);
-        let mut masks = self.inner.masks.write().unwrap_or_else(|e| e.into_inner());
-        Ok(masks.entry(state.0).or_insert(mask).clone())
+        self.info(state.0)?;
+        self.touch();
+        let table = self.inner.masks.load_full();
+        let mut discovery = self.lock();
+        // Another thread may have computed it while this one waited for the lock.
+        if let Some(mask) = table.get(state.0) {
+            return Ok(mask.clone());
+        }
+        let mask = self.compute_mask(&mut discovery, state.0)?;
+        drop(discovery);
+        Ok(table.insert(state.0, Arc::new(mask)))
     }
 
-    fn compute_mask(&self, state: DState) -> Result<StateMask, IndexError> {
+    fn compute_mask(
+        &self,
+        discovery: &mut Discovery,
+        state: DState,
+    ) -> Result<StateMask, IndexError> {
         let vocab = &self.inner.vocab;
         let mut words = vec![0u64; vocab.len().div_ceil(64)].into_boxed_slice();
-        let mut dfa = self.lock();
+        let dfa = &mut discovery.dfa;
         // Inside a string that can take any plain text at least as long as the longest
         // plain text token (a free string, or far enough from its `maxLength`), every
         // plain text token is allowed: set them at once and walk only the other tokens.
@@ -242,6 +485,7 @@ impl Index {
                 words[eos as usize / 64] |= 1 << (eos % 64);
             }
         }
+        self.publish(discovery)?;
         Ok(StateMask { words, accepting })
     }
 
@@ -250,7 +494,9 @@ impl Index {
     pub fn forced_bytes(&self, state: State) -> Result<Vec<u8>, IndexError> {
         let mut out = Vec::new();
         let mut s = state.0;
-        let mut dfa = self.lock();
+        self.info(s)?;
+        let mut discovery = self.lock();
+        let dfa = &mut discovery.dfa;
         while !dfa.is_accepting(s) {
             let mut only: Option<(u8, DState)> = None;
             let mut choices = 0;
@@ -274,6 +520,7 @@ impl Index {
                 break;
             }
         }
+        self.publish(&mut discovery)?;
         // Stop before an incomplete UTF-8 sequence so the forced text is valid UTF-8.
         while std::str::from_utf8(&out).is_err() {
             out.pop();
@@ -307,20 +554,19 @@ impl Index {
         Ok(seen.len())
     }
 
-    /// Heap memory of this index: automaton, cache and masks (the shared vocabulary is
-    /// reported by [`Vocabulary::memory_bytes`]).
+    /// Heap memory of this index: automaton, state table and masks (the shared
+    /// vocabulary is reported by [`Vocabulary::memory_bytes`]).
     pub fn memory_bytes(&self) -> usize {
-        let masks = self.inner.masks.read().unwrap_or_else(|e| e.into_inner());
-        let mask_bytes: usize = masks.values().map(|m| m.words.len() * 8 + 48).sum();
-        self.lock().memory_usage() + mask_bytes + self.inner.program.memory_usage()
+        let masks = self.inner.masks.load().bytes.load(Ordering::Relaxed);
+        self.lock().charged + masks + self.inner.program.memory_usage()
     }
 
-    /// Number of masks computed so far.
+    /// Number of masks cached now.
     pub fn cached_masks(&self) -> usize {
-        self.inner
-            .masks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        let table = self.inner.masks.load();
+        let discovered = self.lock().published;
+        (0..discovered)
+            .filter(|&i| table.get(DState::from_index(i as u32)).is_some())
+            .count()
     }
 }

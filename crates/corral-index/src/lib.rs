@@ -22,12 +22,15 @@
 //! guide.advance(1).unwrap();
 //! assert!(guide.is_accepting());
 //! ```
+mod budget;
 mod error;
 mod guide;
 mod index;
+mod segmented;
 mod toktrie;
 mod vocab;
 
+pub use budget::{MemoryBudget, DEFAULT_BUDGET_BYTES};
 pub use error::{GuideError, IndexError, VocabularyError};
 pub use guide::{Guide, DEFAULT_MAX_ROLLBACK};
 pub use index::{Index, IndexOptions, State, StateMask};
