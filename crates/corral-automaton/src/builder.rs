@@ -179,7 +179,7 @@ fn is_one_byte(hir: &Hir) -> bool {
 /// ```
 #[derive(Debug)]
 pub struct Builder {
-    states: Vec<State>,
+    pub(crate) states: Vec<State>,
     max_states: usize,
 }
 
@@ -256,6 +256,20 @@ impl Builder {
                 Ok(Frag { start, end })
             }
         }
+    }
+
+    /// `count` choice states with consecutive ids (none chosen yet); returns the first.
+    pub fn union_block(&mut self, count: usize) -> Result<StateId> {
+        let first = self.states.len() as StateId;
+        for _ in 0..count {
+            self.union()?;
+        }
+        Ok(first)
+    }
+
+    /// One byte in any of `edges` (sorted, disjoint), each going to its own state.
+    pub fn sparse(&mut self, edges: Vec<(u8, u8, StateId)>) -> Result<StateId> {
+        self.add(State::Sparse(edges.into_boxed_slice()))
     }
 
     /// A fragment no string passes through.

@@ -25,10 +25,12 @@
 //! ```
 mod builder;
 mod lazy;
+mod leaf;
 mod program;
 
 pub use builder::{parse as parse_regex, Builder, Combine, Frag};
 pub use lazy::{DState, LazyDfa};
+pub use leaf::{LeafDfa, LeafState};
 pub use program::{Program, State, StateId};
 
 use thiserror::Error;

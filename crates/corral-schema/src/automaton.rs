@@ -55,6 +55,8 @@ struct Lowering {
     shared: HashSet<usize>,
     /// Entry state of each shared node's procedure, by node identity.
     procedures: HashMap<usize, StateId>,
+    /// The limit on states, for leaves built as programs of their own.
+    max_states: usize,
 }
 
 /// The non-empty nodes of `root` that more than one parent refers to (a node used twice
@@ -91,6 +93,7 @@ pub(crate) fn build_program(rx: &Rx, max_states: usize) -> Result<Program> {
         builder: Builder::new(max_states),
         shared: shared_nodes(rx),
         procedures: HashMap::new(),
+        max_states,
     };
     let frag = lowering.rx(rx)?;
     Ok(lowering.builder.finish(frag)?)
@@ -117,6 +120,11 @@ impl Lowering {
         match rx.get() {
             Node::Empty => Ok(self.builder.empty_frag()?),
             Node::Text(text) => Ok(self.builder.hir(&cached_leaf(text)?)?),
+            Node::Dfa(dfa) => Ok(self.builder.dfa(dfa)?),
+            Node::Restricted { regex, dfa } => {
+                let program = corral_automaton::Program::from_regex(regex, self.max_states)?;
+                Ok(self.builder.restricted(&program, dfa)?)
+            }
             Node::Seq(parts) => self.concat(parts, |l, p| l.rx(p)),
             Node::Alt(parts) => self.alternation(parts, |l, p| l.rx(p)),
             Node::Repeat { body, min, max } => self.repeat(*min, *max, |l| l.rx(body)),

@@ -5,6 +5,7 @@
 //! every branch), then each branch is compiled type by type.
 use std::collections::HashMap;
 
+use corral_automaton::LeafDfa;
 use regex_automata::meta::Regex;
 use serde_json::{Map, Value};
 
@@ -67,6 +68,9 @@ const UNSUPPORTED: &[&str] = &["$dynamicRef", "$recursiveRef", "$recursiveAnchor
 
 /// Most branches one schema node may normalize into (anyOf × anyOf products).
 const MAX_BRANCHES: usize = 256;
+/// Most states of a DFA built for one string leaf ([`LeafDfa`]): products of a pattern
+/// and long length bounds grow with the bound.
+const MAX_LEAF_DFA_STATES: usize = 10_000;
 
 /// Deepest object/array nesting generated (deeper levels admit scalars only).
 const MAX_NESTING: usize = 32;
@@ -187,6 +191,55 @@ impl<'a> Compiler<'a> {
         let rx = Rx::text(text);
         self.leaves.insert(text.to_string(), rx.clone());
         rx
+    }
+
+    /// The strings (quoted) whose content matches every one of `bodies` (string-content
+    /// regexes): one text leaf for one body, the product of their DFAs for more — what
+    /// a regex cannot say (`pattern` and lengths it cannot be folded with, `pattern` and
+    /// `format`, names other than the listed ones). `Ok(None)` when no string is left.
+    fn string_intersection(
+        &mut self,
+        bodies: &[String],
+        excluded: &[String],
+        keyword: &str,
+        ptr: &str,
+    ) -> Result<Re, SchemaError> {
+        if let ([body], []) = (bodies, excluded) {
+            return Ok(Some(self.leaf(&format!("\"{body}\""))));
+        }
+        let too_large = |e: corral_automaton::BuildError| {
+            SchemaError::unsupported(
+                keyword,
+                ptr,
+                format!("the intersection of its string constraints is too large ({e})"),
+            )
+        };
+        // Strings other than the excluded ones, written without escapes (an escape could
+        // spell an excluded string another way): plain characters minus a small DFA of
+        // the names.
+        let others = if excluded.is_empty() {
+            None
+        } else {
+            Some(plain_strings_except(excluded).map_err(too_large)?)
+        };
+        let quoted = |inner: Rx| Rx::seq([Rx::literal("\""), inner, Rx::literal("\"")]);
+        if let ([body], Some(others)) = (bodies, &others) {
+            // One regex (a searched pattern, say) and the names: the product of its NFA
+            // with the small DFA, the regex never determinized.
+            return Ok((!others.is_empty()).then(|| quoted(Rx::restricted(body, others.clone()))));
+        }
+        let mut product: Option<LeafDfa> = others;
+        for body in bodies {
+            let dfa = LeafDfa::from_regex(body, MAX_LEAF_DFA_STATES).map_err(too_large)?;
+            product = Some(match product {
+                None => dfa,
+                Some(p) => p.intersect(&dfa, MAX_LEAF_DFA_STATES).map_err(too_large)?,
+            });
+        }
+        Ok(match product {
+            Some(dfa) if !dfa.is_empty() => Some(quoted(Rx::dfa(dfa))),
+            _ => None,
+        })
     }
 
     /// The reference of a schema that is only a `$ref` (and annotations).
@@ -1111,33 +1164,66 @@ impl<'a> Compiler<'a> {
                 .iter()
                 .filter_map(|v| v.as_str().map(String::from))
                 .collect();
-            let other_constraints = map.contains_key("pattern")
-                || format_regex.is_some()
-                || lengths.min > 0
-                || lengths.max.is_some();
-            // Only the plain complement is generated; combined with other string
-            // constraints no string is generated (a sound subset).
-            return Ok(
-                (!other_constraints).then(|| Rx::text(format!("\"{}\"", complement_body(&names))))
-            );
+            // `not` of string values next to other string constraints: all of them and
+            // none of the names.
+            return match self.string_bodies(map, format_regex, lengths, ptr)? {
+                Some(bodies) => self.string_intersection(&bodies, &names, "not", ptr),
+                None => Ok(None),
+            };
         }
-        let body = match (map.get("pattern"), format_regex) {
-            (Some(Value::String(p)), None) => {
-                pattern::pattern_body(p, lengths, &format!("{ptr}/pattern"))?
-            }
-            (Some(Value::String(_)), Some(_)) => {
-                self.unsupported(
-                    "pattern",
-                    ptr,
-                    "`pattern` together with an enforced `format`",
-                )?;
-                Some(pattern::length_body(lengths))
-            }
-            (Some(_), _) => return Err(SchemaError::invalid(ptr, "`pattern` must be a string")),
-            (None, Some(re)) => pattern::anchored_body(&re, lengths, "format", ptr)?,
-            (None, None) => Some(pattern::length_body(lengths)),
+        match self.string_bodies(map, format_regex, lengths, ptr)? {
+            Some(bodies) => self.string_intersection(&bodies, &[], "pattern", ptr),
+            None => Ok(None),
+        }
+    }
+
+    /// The string-content regexes a string must match all of (`pattern`, `format`,
+    /// lengths; folded into one where the text allows), or `None` when no string can.
+    fn string_bodies(
+        &mut self,
+        map: &Map<String, Value>,
+        format_regex: Option<String>,
+        lengths: Lengths,
+        ptr: &str,
+    ) -> Result<Option<Vec<String>>, SchemaError> {
+        let free = Lengths { min: 0, max: None };
+        let pattern = match map.get("pattern") {
+            None => None,
+            Some(Value::String(p)) => Some(p),
+            Some(_) => return Err(SchemaError::invalid(ptr, "`pattern` must be a string")),
         };
-        Ok(body.map(|b| self.leaf(&format!("\"{b}\""))))
+        let pattern_ptr = format!("{ptr}/pattern");
+        let mut bodies = Vec::new();
+        match (pattern, &format_regex) {
+            (Some(p), None) => match pattern::pattern_body(p, lengths, &pattern_ptr) {
+                Ok(body) => bodies.extend(body),
+                // Lengths the pattern's text cannot take in: intersect automata instead.
+                // (A pattern that does not translate fails again here, without lengths.)
+                Err(_) if lengths != free => {
+                    let Some(body) = pattern::pattern_body(p, free, &pattern_ptr)? else {
+                        return Ok(None);
+                    };
+                    bodies.push(body);
+                    bodies.push(pattern::length_body(lengths));
+                    return Ok(Some(bodies));
+                }
+                Err(e) => return Err(e),
+            },
+            (Some(p), Some(re)) => {
+                let Some(body) = pattern::pattern_body(p, free, &pattern_ptr)? else {
+                    return Ok(None);
+                };
+                bodies.push(body);
+                bodies.extend(pattern::anchored_body(re, lengths, "format", ptr)?);
+                if bodies.len() < 2 {
+                    return Ok(None);
+                }
+                return Ok(Some(bodies));
+            }
+            (None, Some(re)) => bodies.extend(pattern::anchored_body(re, lengths, "format", ptr)?),
+            (None, None) => bodies.push(pattern::length_body(lengths)),
+        }
+        Ok((!bodies.is_empty()).then_some(bodies))
     }
 
     fn compile_array(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Re, SchemaError> {
@@ -1391,18 +1477,37 @@ impl<'a> Compiler<'a> {
             );
         }
         let mut extra_alternatives = Vec::new();
+        if !patterns.is_empty() && names_re.is_none() {
+            // Names that match no pattern take `additionalProperties`, when allowed.
+            if let Some(additional) = &additional {
+                let free = Lengths { min: 0, max: None };
+                let bodies: Option<Vec<String>> = patterns
+                    .keys()
+                    .map(|p| {
+                        // A pattern no string matches leaves every name to `additional`.
+                        let body = pattern::pattern_body(p, free, ptr).ok()?;
+                        Some(body.unwrap_or_else(|| "[a&&b]".into()))
+                    })
+                    .collect();
+                let names = bodies.and_then(|b| names_outside_patterns(&listed_names, &b));
+                if let Some(names) = names {
+                    let value = self.compile(additional, &format!("{ptr}/additionalProperties"))?;
+                    if let Some(v) = value {
+                        let quote = || Rx::literal("\"");
+                        let key = Rx::seq([quote(), Rx::dfa(names), quote()]);
+                        extra_alternatives.push(Rx::seq([key, colon.clone(), v]));
+                    }
+                }
+            }
+        }
         if !patterns.is_empty() {
             for (pattern, schema) in patterns {
-                if listed_names
-                    .iter()
-                    .any(|name| self.pattern_matches(pattern, name))
-                {
-                    // Extra keys could duplicate a listed one: generate none for this pattern.
-                    continue;
-                }
                 if names_re.is_some() {
                     continue;
                 }
+                let matches_listed = listed_names
+                    .iter()
+                    .any(|name| self.pattern_matches(pattern, name));
                 let mut value_schema = schema.clone();
                 for (other, s) in patterns {
                     if other != pattern {
@@ -1421,12 +1526,20 @@ impl<'a> Compiler<'a> {
                     &value_schema,
                     &pointer::join(&format!("{ptr}/patternProperties"), pattern),
                 )?;
+                let key = if matches_listed {
+                    // Extra names match the pattern and are none of the listed names: the
+                    // intersection of two automata. When it is too large, this pattern
+                    // gets no extra names (a sound subset).
+                    match self.string_intersection(&[body], &listed_names, "patternProperties", ptr)
+                    {
+                        Ok(Some(key)) => key,
+                        Ok(None) | Err(_) => continue,
+                    }
+                } else {
+                    Rx::text(format!("\"{body}\""))
+                };
                 if let Some(v) = value {
-                    extra_alternatives.push(Rx::seq([
-                        Rx::text(format!("\"{body}\"")),
-                        colon.clone(),
-                        v,
-                    ]));
+                    extra_alternatives.push(Rx::seq([key, colon.clone(), v]));
                 }
             }
         } else if let Some(additional) = &additional {
@@ -1594,6 +1707,37 @@ struct Member {
 
 /// A string body (between quotes) whose decoded value is none of `names`. Only unescaped
 /// characters are generated (a subset), so the value is its own spelling.
+/// The string contents written without escapes (plain characters only) other than
+/// `names`: a DFA of a few states per name character. Without escapes, no other spelling
+/// of an excluded name gets through.
+fn plain_strings_except(names: &[String]) -> Result<LeafDfa, corral_automaton::BuildError> {
+    let plain = LeafDfa::from_regex(r#"[^"\\\x00-\x1F]*"#, MAX_LEAF_DFA_STATES)?;
+    if names.is_empty() {
+        return Ok(plain);
+    }
+    let names: Vec<String> = names.iter().map(|n| regex_syntax::escape(n)).collect();
+    let names = LeafDfa::from_regex(&names.join("|"), MAX_LEAF_DFA_STATES)?;
+    plain.intersect(&names.complement(), MAX_LEAF_DFA_STATES)
+}
+
+/// Plain-text names (see [`plain_strings_except`]) that are none of `listed` and match
+/// none of `bodies` (pattern bodies): the names `additionalProperties` governs next to
+/// `patternProperties`. `None` when a pattern's automaton is too large to complement
+/// (then no such names are generated: a sound subset).
+fn names_outside_patterns(listed: &[String], bodies: &[String]) -> Option<LeafDfa> {
+    /// Each pattern is determinized to be complemented: keep that cheap.
+    const MAX_PATTERN_STATES: usize = 2_000;
+    let mut names = plain_strings_except(listed).ok()?;
+    let plain = plain_strings_except(&[]).ok()?;
+    for body in bodies {
+        let matched = LeafDfa::from_regex_within(body, &plain, MAX_PATTERN_STATES).ok()?;
+        names = names
+            .intersect(&matched.complement(), MAX_LEAF_DFA_STATES)
+            .ok()?;
+    }
+    (!names.is_empty()).then_some(names)
+}
+
 fn complement_body(names: &[String]) -> String {
     let plain = r#"[^"\\\x00-\x1F]"#;
     if names.is_empty() {
@@ -1883,5 +2027,111 @@ impl Shape {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::automaton::Matcher;
+    use crate::{compile, Options};
+
+    /// Compile `schema` (compact whitespace) and check documents against it.
+    fn check(schema: serde_json::Value, yes: &[&str], no: &[&str]) {
+        let options = Options {
+            whitespace: crate::Whitespace::Compact,
+            ..Options::default()
+        };
+        let compiled = compile(&schema, &options).unwrap();
+        let matcher = Matcher::new(&compiled.rx, 1 << 20).unwrap();
+        for doc in yes {
+            assert!(matcher.is_match(doc), "{schema}: should accept {doc}");
+        }
+        for doc in no {
+            assert!(!matcher.is_match(doc), "{schema}: should refuse {doc}");
+        }
+    }
+
+    #[test]
+    fn pattern_with_lengths_is_an_intersection() {
+        check(
+            json!({"type": "string", "pattern": "^(ab)+$", "maxLength": 4, "minLength": 2}),
+            &[r#""ab""#, r#""abab""#],
+            &[r#""ababab""#, r#""a""#, r#""""#],
+        );
+        check(
+            json!({"type": "string", "pattern": "^x(y|zz)?", "maxLength": 3, "minLength": 2}),
+            &[r#""xyz""#, r#""x\n""#, r#""xzz""#],
+            &[r#""x""#, r#""xyzzy""#, r#""a""#],
+        );
+    }
+
+    #[test]
+    fn pattern_with_a_format_is_an_intersection() {
+        check(
+            json!({"type": "string", "format": "date", "pattern": "^2024-"}),
+            &[r#""2024-01-31""#],
+            &[r#""2023-01-31""#, r#""2024-13-01""#, r#""2024-""#],
+        );
+    }
+
+    #[test]
+    fn excluded_strings_with_other_constraints() {
+        check(
+            json!({"type": "string", "pattern": "^a", "not": {"enum": ["ab"]}}),
+            &[r#""ac""#, r#""abc""#, r#""a""#],
+            &[r#""ab""#, r#""a\u0062""#, r#""b""#],
+        );
+    }
+
+    #[test]
+    fn names_outside_the_patterns_are_additional() {
+        check(
+            json!({"type": "object", "properties": {"id": {"type": "integer"}},
+                   "patternProperties": {"^S_": {"type": "string"}}}),
+            &[
+                r#"{"id":1}"#,
+                r#"{"id":1,"S_x":"a"}"#,
+                r#"{"id":1,"other":[5]}"#,
+                r#"{"id":1,"Sz":true}"#,
+            ],
+            &[
+                r#"{"id":1,"S_x":5}"#,
+                r#"{"id":1,"id":2}"#,
+                r#"{"id":1,"\u0053_x":5}"#,
+            ],
+        );
+    }
+
+    #[test]
+    fn pattern_properties_that_also_match_listed_names() {
+        // `.*` matches "default" too: the extra names are every other name, and the
+        // listed name can neither repeat nor be spelled with an escape.
+        check(
+            json!({"type": "object", "properties": {"default": {"type": "string"}},
+                   "patternProperties": {".*": {"type": "string"}}, "required": ["default"],
+                   "additionalProperties": false}),
+            &[
+                r#"{"default":"a"}"#,
+                r#"{"default":"a","print":"b","web":"c"}"#,
+            ],
+            &[
+                r#"{"default":"a","default":"b"}"#,
+                r#"{"default":"a","d\u0065fault":"b"}"#,
+                r#"{"default":"a","print":1}"#,
+                r#"{"print":"b"}"#,
+            ],
+        );
+        check(
+            json!({"type": "object", "properties": {"line1": {"type": "string"}},
+                   "patternProperties": {"^line[1-3]$": {"type": "string"}},
+                   "required": ["line1"], "additionalProperties": false}),
+            &[r#"{"line1":"a","line2":"b","line3":"c"}"#],
+            &[
+                r#"{"line1":"a","line4":"b"}"#,
+                r#"{"line1":"a","line1":"b"}"#,
+            ],
+        );
     }
 }

@@ -26,6 +26,15 @@ pub(crate) enum Node {
     Empty,
     /// A leaf in the `regex-syntax` dialect (Unicode on, UTF-8 check off).
     Text(String),
+    /// A leaf built as a DFA: what regex text cannot say (an intersection, a
+    /// complement).
+    Dfa(Arc<corral_automaton::LeafDfa>),
+    /// The strings of a leaf regex that a DFA accepts too (built as the product of the
+    /// regex's NFA and the DFA, without determinizing the regex).
+    Restricted {
+        regex: String,
+        dfa: Arc<corral_automaton::LeafDfa>,
+    },
     Seq(Vec<Rx>),
     Alt(Vec<Rx>),
     Repeat {
@@ -92,7 +101,7 @@ impl Rx {
     /// The node's direct sub-expressions.
     pub(crate) fn children(&self) -> Vec<&Rx> {
         match self.get() {
-            Node::Empty | Node::Text(_) => vec![],
+            Node::Empty | Node::Text(_) | Node::Dfa(_) | Node::Restricted { .. } => vec![],
             Node::Seq(parts) | Node::Alt(parts) => parts.iter().collect(),
             Node::Repeat { body, .. } => vec![body],
             Node::List { item, sep, .. } => vec![item, sep],
@@ -113,6 +122,19 @@ impl Rx {
             return Rx::empty();
         }
         Rx::node(Node::Text(regex))
+    }
+
+    /// A leaf given as a DFA.
+    pub fn dfa(dfa: corral_automaton::LeafDfa) -> Rx {
+        Rx::node(Node::Dfa(Arc::new(dfa)))
+    }
+
+    /// The strings of `regex` (a leaf) that `dfa` accepts.
+    pub fn restricted(regex: impl Into<String>, dfa: corral_automaton::LeafDfa) -> Rx {
+        Rx::node(Node::Restricted {
+            regex: regex.into(),
+            dfa: Arc::new(dfa),
+        })
     }
 
     /// `text` matched literally.
@@ -214,12 +236,18 @@ fn repeat_suffix(f: &mut fmt::Formatter<'_>, min: u32, max: Option<u32>) -> fmt:
     }
 }
 
-/// The equivalent regex text (a debug view; it writes shared parts out in full).
+/// The equivalent regex text (a debug view; it writes shared parts out in full, and DFA
+/// leaves only as their size).
 impl fmt::Display for Rx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.get() {
             Node::Empty => Ok(()),
             Node::Text(t) => write!(f, "(?:{t})"),
+            // No regex text for it: the debug view names it.
+            Node::Dfa(dfa) => write!(f, "(?:<DFA of {} states>)", dfa.states().len()),
+            Node::Restricted { regex, dfa } => {
+                write!(f, "(?:{regex}<and a DFA of {} states>)", dfa.states().len())
+            }
             Node::Seq(parts) => parts.iter().try_for_each(|p| write!(f, "{p}")),
             Node::Alt(parts) => {
                 write!(f, "(?:")?;
