@@ -181,6 +181,9 @@ fn is_one_byte(hir: &Hir) -> bool {
 pub struct Builder {
     pub(crate) states: Vec<State>,
     max_states: usize,
+    /// Whether counted repetitions may call a procedure for their body (off for
+    /// programs that [`Builder::restricted`] takes, which must have none).
+    procedures: bool,
 }
 
 impl Builder {
@@ -189,6 +192,16 @@ impl Builder {
         Builder {
             states: Vec::new(),
             max_states,
+            procedures: true,
+        }
+    }
+
+    /// A builder whose regex lowering writes counted repetitions out in full instead
+    /// of calling a procedure (see [`Builder::restricted`]).
+    pub fn without_procedures(max_states: usize) -> Builder {
+        Builder {
+            procedures: false,
+            ..Builder::new(max_states)
         }
     }
 
@@ -337,7 +350,7 @@ impl Builder {
             ))),
             HirKind::Repetition(rep) => {
                 let copies = rep.max.unwrap_or(rep.min);
-                if copies > 2 && !is_one_byte(&rep.sub) {
+                if self.procedures && copies > 2 && !is_one_byte(&rep.sub) {
                     // A counted repetition of a sub-expression larger than one byte
                     // (`STRING_CHAR{0,4096}`): build the body once and call it from
                     // each copy, so each copy costs a call instead of a body.

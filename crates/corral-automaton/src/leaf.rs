@@ -99,11 +99,67 @@ impl LeafDfa {
         within: &LeafDfa,
         max_states: usize,
     ) -> Result<LeafDfa, BuildError> {
-        let program = Program::from_regex(regex, max_states.saturating_mul(64))?;
+        let program = Program::from_regex_flat(regex, max_states.saturating_mul(64))?;
         let mut builder = Builder::new(max_states.saturating_mul(64));
         let frag = builder.restricted(&program, within)?;
         let restricted = builder.finish(frag)?;
         LeafDfa::from_program(Arc::new(restricted), max_states)
+    }
+
+    /// `min..=max` strings of `self` one after the other (`max` `None`: unbounded),
+    /// built directly: a copy of `self` per count, no determinization. `self` must be
+    /// prefix-free — an accepting state leads nowhere, as for one JSON string character
+    /// — so that the end of each string is known at once.
+    pub fn counted(
+        &self,
+        min: u32,
+        max: Option<u32>,
+        max_states: usize,
+    ) -> Result<LeafDfa, BuildError> {
+        if self
+            .states
+            .iter()
+            .any(|s| s.accepting && !s.edges.is_empty())
+            || self.states[0].accepting
+        {
+            return Err(BuildError::Regex(
+                "internal: a counted DFA needs a prefix-free unit".into(),
+            ));
+        }
+        let n = self.states.len() as u32;
+        // Copies 0..=last: copy `i` means `i` strings are complete. Unbounded: the last
+        // copy (`min`) loops back to its own start.
+        let last = max.unwrap_or(min);
+        let total = (last as usize + 1) * n as usize;
+        if total > max_states {
+            return Err(BuildError::TooLarge { limit: max_states });
+        }
+        let mut states = Vec::with_capacity(total);
+        for i in 0..=last {
+            for state in &self.states {
+                let mut edges = Vec::new();
+                for &(lo, hi, to) in &state.edges {
+                    let target = if !self.states[to as usize].accepting {
+                        Some(i * n + to)
+                    } else if i < last {
+                        Some((i + 1) * n)
+                    } else if max.is_none() {
+                        Some(i * n)
+                    } else {
+                        None
+                    };
+                    if let Some(target) = target {
+                        push_edge(&mut edges, lo, hi, target);
+                    }
+                }
+                states.push(LeafState {
+                    accepting: false,
+                    edges,
+                });
+            }
+            states[(i * n) as usize].accepting = i >= min;
+        }
+        Ok(LeafDfa { states })
     }
 
     /// The states (state 0 is the start).
@@ -267,7 +323,7 @@ impl Builder {
     /// the product of the NFA and the DFA: pairs (program state, DFA state) reached from
     /// the start, so the program is never determinized (a searched pattern's DFA can be
     /// large where the product with a small DFA — "none of these names" — is not).
-    /// `program` must have no procedures.
+    /// `program` must have no procedures ([`Program::from_regex_flat`]).
     pub fn restricted(&mut self, program: &Program, dfa: &LeafDfa) -> Result<Frag, BuildError> {
         use crate::program::State;
         let end = self.empty()?;
@@ -451,6 +507,25 @@ mod tests {
                 String::from_utf8_lossy(&s)
             );
         }
+    }
+
+    #[test]
+    fn counted_copies_of_a_prefix_free_unit() {
+        // A unit: "a" or "bc".
+        let unit = LeafDfa::from_regex("a|bc", 100).unwrap();
+        for (min, max, regex) in [
+            (1, Some(3), "(a|bc){1,3}"),
+            (0, Some(2), "(a|bc){0,2}"),
+            (2, None, "(a|bc){2,}"),
+            (0, None, "(a|bc)*"),
+        ] {
+            let counted = unit.counted(min, max, 1000).unwrap();
+            for s in all_strings(b"abc", 6) {
+                assert_eq!(counted.accepts(&s), full_match(regex, &s), "{regex} {s:?}");
+            }
+        }
+        let not_prefix_free = LeafDfa::from_regex("a|ab", 100).unwrap();
+        assert!(not_prefix_free.counted(0, Some(2), 100).is_err());
     }
 
     #[test]

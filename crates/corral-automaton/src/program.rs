@@ -90,6 +90,15 @@ impl Program {
         builder.finish(frag)
     }
 
+    /// Like [`Program::from_regex`], without procedures (counted repetitions written out
+    /// in full), as [`crate::Builder::restricted`] needs.
+    pub fn from_regex_flat(regex: &str, max_states: usize) -> Result<Program, crate::BuildError> {
+        let hir = crate::builder::parse(regex)?;
+        let mut builder = crate::Builder::without_procedures(max_states);
+        let frag = builder.hir(&hir)?;
+        builder.finish(frag)
+    }
+
     /// The states.
     pub fn states(&self) -> &[State] {
         &self.states

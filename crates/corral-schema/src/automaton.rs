@@ -122,7 +122,7 @@ impl Lowering {
             Node::Text(text) => Ok(self.builder.hir(&cached_leaf(text)?)?),
             Node::Dfa(dfa) => Ok(self.builder.dfa(dfa)?),
             Node::Restricted { regex, dfa } => {
-                let program = corral_automaton::Program::from_regex(regex, self.max_states)?;
+                let program = corral_automaton::Program::from_regex_flat(regex, self.max_states)?;
                 Ok(self.builder.restricted(&program, dfa)?)
             }
             Node::Seq(parts) => self.concat(parts, |l, p| l.rx(p)),

@@ -193,19 +193,26 @@ impl<'a> Compiler<'a> {
         rx
     }
 
-    /// The strings (quoted) whose content matches every one of `bodies` (string-content
-    /// regexes): one text leaf for one body, the product of their DFAs for more — what
-    /// a regex cannot say (`pattern` and lengths it cannot be folded with, `pattern` and
-    /// `format`, names other than the listed ones). `Ok(None)` when no string is left.
+    /// The strings (quoted) whose content matches all of `parts` and none of `excluded`.
+    /// One regex alone is a text leaf. Otherwise the first regex (the pattern, usually)
+    /// stays an NFA and everything else becomes one DFA — the other regexes determinized,
+    /// the lengths as a counter of JSON string characters, the excluded names as a small
+    /// DFA — and the leaf is their product ([`Rx::restricted`]): what a regex cannot say
+    /// (`pattern` with lengths it cannot be folded with, `pattern` with `format`, names
+    /// other than some). `Ok(None)` when no string is left.
     fn string_intersection(
         &mut self,
-        bodies: &[String],
+        parts: &StringParts,
         excluded: &[String],
         keyword: &str,
         ptr: &str,
     ) -> Result<Re, SchemaError> {
-        if let ([body], []) = (bodies, excluded) {
-            return Ok(Some(self.leaf(&format!("\"{body}\""))));
+        let free = Lengths { min: 0, max: None };
+        let Some((first, rest)) = parts.bodies.split_first() else {
+            return Ok(None);
+        };
+        if rest.is_empty() && parts.lengths == free && excluded.is_empty() {
+            return Ok(Some(self.leaf(&format!("\"{first}\""))));
         }
         let too_large = |e: corral_automaton::BuildError| {
             SchemaError::unsupported(
@@ -214,32 +221,38 @@ impl<'a> Compiler<'a> {
                 format!("the intersection of its string constraints is too large ({e})"),
             )
         };
-        // Strings other than the excluded ones, written without escapes (an escape could
-        // spell an excluded string another way): plain characters minus a small DFA of
-        // the names.
-        let others = if excluded.is_empty() {
-            None
-        } else {
-            Some(plain_strings_except(excluded).map_err(too_large)?)
+        let mut side: Vec<LeafDfa> = Vec::new();
+        for body in rest {
+            side.push(LeafDfa::from_regex(body, MAX_LEAF_DFA_STATES).map_err(too_large)?);
+        }
+        if parts.lengths != free {
+            let counted = string_char_dfa()
+                .map_err(too_large)?
+                .counted(parts.lengths.min, parts.lengths.max, MAX_LEAF_DFA_STATES)
+                .map_err(too_large)?;
+            side.push(counted);
+        }
+        if !excluded.is_empty() {
+            // Written without escapes, which could spell an excluded string another way.
+            side.push(plain_strings_except(excluded).map_err(too_large)?);
+        }
+        let mut dfas = side.into_iter();
+        let Some(mut product) = dfas.next() else {
+            return Ok(Some(self.leaf(&format!("\"{first}\""))));
         };
-        let quoted = |inner: Rx| Rx::seq([Rx::literal("\""), inner, Rx::literal("\"")]);
-        if let ([body], Some(others)) = (bodies, &others) {
-            // One regex (a searched pattern, say) and the names: the product of its NFA
-            // with the small DFA, the regex never determinized.
-            return Ok((!others.is_empty()).then(|| quoted(Rx::restricted(body, others.clone()))));
+        for dfa in dfas {
+            product = product
+                .intersect(&dfa, MAX_LEAF_DFA_STATES)
+                .map_err(too_large)?;
         }
-        let mut product: Option<LeafDfa> = others;
-        for body in bodies {
-            let dfa = LeafDfa::from_regex(body, MAX_LEAF_DFA_STATES).map_err(too_large)?;
-            product = Some(match product {
-                None => dfa,
-                Some(p) => p.intersect(&dfa, MAX_LEAF_DFA_STATES).map_err(too_large)?,
-            });
+        if product.is_empty() {
+            return Ok(None);
         }
-        Ok(match product {
-            Some(dfa) if !dfa.is_empty() => Some(quoted(Rx::dfa(dfa))),
-            _ => None,
-        })
+        Ok(Some(Rx::seq([
+            Rx::literal("\""),
+            Rx::restricted(first, product),
+            Rx::literal("\""),
+        ])))
     }
 
     /// The reference of a schema that is only a `$ref` (and annotations).
@@ -1177,15 +1190,15 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// The string-content regexes a string must match all of (`pattern`, `format`,
-    /// lengths; folded into one where the text allows), or `None` when no string can.
+    /// The string-content regexes a string must match all of (`pattern`, `format`) and
+    /// the lengths they could not take in, or `None` when no string can match.
     fn string_bodies(
         &mut self,
         map: &Map<String, Value>,
         format_regex: Option<String>,
         lengths: Lengths,
         ptr: &str,
-    ) -> Result<Option<Vec<String>>, SchemaError> {
+    ) -> Result<Option<StringParts>, SchemaError> {
         let free = Lengths { min: 0, max: None };
         let pattern = match map.get("pattern") {
             None => None,
@@ -1193,37 +1206,36 @@ impl<'a> Compiler<'a> {
             Some(_) => return Err(SchemaError::invalid(ptr, "`pattern` must be a string")),
         };
         let pattern_ptr = format!("{ptr}/pattern");
-        let mut bodies = Vec::new();
-        match (pattern, &format_regex) {
+        let folded = |body: Option<String>| {
+            body.map(|b| StringParts {
+                bodies: vec![b],
+                lengths: free,
+            })
+        };
+        Ok(match (pattern, &format_regex) {
             (Some(p), None) => match pattern::pattern_body(p, lengths, &pattern_ptr) {
-                Ok(body) => bodies.extend(body),
-                // Lengths the pattern's text cannot take in: intersect automata instead.
+                Ok(body) => folded(body),
+                // Lengths the pattern's text cannot take in: an automaton counts them.
                 // (A pattern that does not translate fails again here, without lengths.)
                 Err(_) if lengths != free => {
-                    let Some(body) = pattern::pattern_body(p, free, &pattern_ptr)? else {
-                        return Ok(None);
-                    };
-                    bodies.push(body);
-                    bodies.push(pattern::length_body(lengths));
-                    return Ok(Some(bodies));
+                    pattern::pattern_body(p, free, &pattern_ptr)?.map(|body| StringParts {
+                        bodies: vec![body],
+                        lengths,
+                    })
                 }
                 Err(e) => return Err(e),
             },
             (Some(p), Some(re)) => {
-                let Some(body) = pattern::pattern_body(p, free, &pattern_ptr)? else {
-                    return Ok(None);
-                };
-                bodies.push(body);
-                bodies.extend(pattern::anchored_body(re, lengths, "format", ptr)?);
-                if bodies.len() < 2 {
-                    return Ok(None);
-                }
-                return Ok(Some(bodies));
+                let body = pattern::pattern_body(p, free, &pattern_ptr)?;
+                let format = pattern::anchored_body(re, lengths, "format", ptr)?;
+                body.zip(format).map(|(body, format)| StringParts {
+                    bodies: vec![body, format],
+                    lengths: free,
+                })
             }
-            (None, Some(re)) => bodies.extend(pattern::anchored_body(re, lengths, "format", ptr)?),
-            (None, None) => bodies.push(pattern::length_body(lengths)),
-        }
-        Ok((!bodies.is_empty()).then_some(bodies))
+            (None, Some(re)) => folded(pattern::anchored_body(re, lengths, "format", ptr)?),
+            (None, None) => folded(Some(pattern::length_body(lengths))),
+        })
     }
 
     fn compile_array(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Re, SchemaError> {
@@ -1530,7 +1542,11 @@ impl<'a> Compiler<'a> {
                     // Extra names match the pattern and are none of the listed names: the
                     // intersection of two automata. When it is too large, this pattern
                     // gets no extra names (a sound subset).
-                    match self.string_intersection(&[body], &listed_names, "patternProperties", ptr)
+                    let parts = StringParts {
+                        bodies: vec![body],
+                        lengths: Lengths { min: 0, max: None },
+                    };
+                    match self.string_intersection(&parts, &listed_names, "patternProperties", ptr)
                     {
                         Ok(Some(key)) => key,
                         Ok(None) | Err(_) => continue,
@@ -1707,6 +1723,17 @@ struct Member {
 
 /// A string body (between quotes) whose decoded value is none of `names`. Only unescaped
 /// characters are generated (a subset), so the value is its own spelling.
+/// What a string's content must match: all of `bodies` (regexes) and `lengths`.
+struct StringParts {
+    bodies: Vec<String>,
+    lengths: Lengths,
+}
+
+/// One character of a JSON string's content (prefix-free: see [`LeafDfa::counted`]).
+fn string_char_dfa() -> Result<LeafDfa, corral_automaton::BuildError> {
+    LeafDfa::from_regex(STRING_CHAR, 1_000)
+}
+
 /// The string contents written without escapes (plain characters only) other than
 /// `names`: a DFA of a few states per name character. Without escapes, no other spelling
 /// of an excluded name gets through.
@@ -2059,6 +2086,13 @@ mod tests {
             json!({"type": "string", "pattern": "^(ab)+$", "maxLength": 4, "minLength": 2}),
             &[r#""ab""#, r#""abab""#],
             &[r#""ababab""#, r#""a""#, r#""""#],
+        );
+        // Groups that the lengths cannot be folded into: a counter automaton.
+        check(
+            json!({"type": "string", "pattern": "^([a-z0-9-]+):([a-z.]+):([a-z]+)?:([a-z]+)$",
+                   "maxLength": 12}),
+            &[r#""a:b::c""#, r#""a-1:b.c:d:ef""#],
+            &[r#""a:b:c""#, r#""aaaa:bbbb::cc""#],
         );
         check(
             json!({"type": "string", "pattern": "^x(y|zz)?", "maxLength": 3, "minLength": 2}),
