@@ -1,6 +1,7 @@
 //! Token masks equal the brute-force answer (every token's bytes run through the
 //! automaton one by one) on the Llama-3 and Mistral vocabularies, in states where the
-//! index takes its shortcuts (inside free strings: plain text tokens set at once) and in
+//! index takes its shortcuts (inside free strings: plain text tokens set at once; property
+//! names that may be any name: plain text set in bulk below the first bytes) and in
 //! states where it walks the whole trie.
 mod common;
 
@@ -50,6 +51,11 @@ fn masks_equal_brute_force() {
             "{\"name\": \"x\", \"code\": \"\", \"tags\": [\"q",
             "{\"name\": \"x\", \"code\": \"\", \"extra\": {\"k\": [\"v",
             "{\"name\": \"x\", \"code\": \"\", \"n\": -1",
+            // Property names: listed ones or any other (plain text taken in bulk a few
+            // bytes in, where the name can no longer be a listed one).
+            "{\"name\": \"x\", \"code\": \"\", \"",
+            "{\"name\": \"x\", \"code\": \"\", \"te",
+            "{\"name\": \"x\", \"code\": \"\", \"tagz",
         ] {
             let state = index
                 .next_state(index.start(), prefix.as_bytes())

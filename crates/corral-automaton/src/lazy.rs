@@ -189,9 +189,34 @@ impl LazyDfa {
     }
 
     fn check_absorbs(&mut self, s: DState) -> Result<bool, Exhausted> {
-        Ok(self
-            .after_plain_char(&[s])?
-            .is_some_and(|level| level == [s]))
+        // Path by path, stopping at the first character that leads elsewhere: most
+        // states that do not absorb show it on an ASCII character, before the states
+        // inside multi-byte characters are built.
+        let program = Arc::clone(&self.program);
+        let mut current: Vec<DState> = Vec::new();
+        let mut next_level: Vec<DState> = Vec::new();
+        for path in program.plain_char_paths() {
+            current.clear();
+            current.push(s);
+            for reps in path {
+                next_level.clear();
+                for &q in &current {
+                    for &b in reps.iter() {
+                        match self.next(q, b)? {
+                            Some(n) => next_level.push(n),
+                            None => return Ok(false),
+                        }
+                    }
+                }
+                next_level.sort_unstable();
+                next_level.dedup();
+                std::mem::swap(&mut current, &mut next_level);
+            }
+            if current != [s] {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// How many plain text characters, in any combination, can follow `s` (up to
@@ -276,33 +301,26 @@ impl LazyDfa {
     fn after_plain_char(&mut self, level: &[DState]) -> Result<Option<Vec<DState>>, Exhausted> {
         let program = Arc::clone(&self.program);
         let mut out = Vec::new();
-        // Every character from U+0020 but `"`, `\` and the surrogates, as UTF-8 byte
-        // sequences (one byte for ASCII).
-        const PLAIN: [(char, char); 4] = [
-            (' ', '!'),
-            ('#', '['),
-            (']', '\u{D7FF}'),
-            ('\u{E000}', '\u{10FFFF}'),
-        ];
-        for (lo, hi) in PLAIN {
-            for seq in regex_syntax::utf8::Utf8Sequences::new(lo, hi) {
-                let mut current = level.to_vec();
-                for range in seq.as_slice() {
-                    let mut next_level = Vec::new();
-                    for &q in &current {
-                        for b in program.class_representatives(range.start, range.end) {
-                            match self.next(q, b)? {
-                                Some(n) => next_level.push(n),
-                                None => return Ok(None),
-                            }
+        let mut current: Vec<DState> = Vec::new();
+        let mut next_level: Vec<DState> = Vec::new();
+        for path in program.plain_char_paths() {
+            current.clear();
+            current.extend_from_slice(level);
+            for reps in path {
+                next_level.clear();
+                for &q in &current {
+                    for &b in reps.iter() {
+                        match self.next(q, b)? {
+                            Some(n) => next_level.push(n),
+                            None => return Ok(None),
                         }
                     }
-                    next_level.sort_unstable();
-                    next_level.dedup();
-                    current = next_level;
                 }
-                out.extend(current);
+                next_level.sort_unstable();
+                next_level.dedup();
+                std::mem::swap(&mut current, &mut next_level);
             }
+            out.extend_from_slice(&current);
         }
         out.sort_unstable();
         out.dedup();

@@ -34,6 +34,8 @@ pub struct Program {
     pub(crate) live: Vec<bool>,
     /// First byte of each class of bytes no state tells apart (sorted, starts with 0).
     class_starts: Vec<u8>,
+    /// [`Program::plain_char_paths`], computed on first use.
+    plain_char_paths: std::sync::OnceLock<Vec<Vec<Box<[u8]>>>>,
     /// The class of each byte (an index into `class_starts`).
     class_of: [u8; 256],
 }
@@ -55,6 +57,7 @@ impl Program {
             start,
             live,
             class_starts,
+            plain_char_paths: std::sync::OnceLock::new(),
             class_of,
         }
     }
@@ -79,6 +82,33 @@ impl Program {
                 .copied()
                 .filter(move |&c| c > lo && c <= hi),
         )
+    }
+
+    /// Every *plain text character* — a complete UTF-8 character from U+0020 other than
+    /// `"`, `\\` and the surrogates — as byte paths: per UTF-8 byte sequence of those
+    /// characters, the representatives ([`Program::class_representatives`]) of each of
+    /// its byte ranges. Following them from a state follows every plain character.
+    pub fn plain_char_paths(&self) -> &[Vec<Box<[u8]>>] {
+        self.plain_char_paths.get_or_init(|| {
+            const PLAIN: [(char, char); 4] = [
+                (' ', '!'),
+                ('#', '['),
+                (']', '\u{D7FF}'),
+                ('\u{E000}', '\u{10FFFF}'),
+            ];
+            let mut paths = Vec::new();
+            for (lo, hi) in PLAIN {
+                for seq in regex_syntax::utf8::Utf8Sequences::new(lo, hi) {
+                    paths.push(
+                        seq.as_slice()
+                            .iter()
+                            .map(|r| self.class_representatives(r.start, r.end).collect())
+                            .collect(),
+                    );
+                }
+            }
+            paths
+        })
     }
 
     /// Build the program of a regex (regex-syntax dialect, Unicode on, UTF-8 check off;

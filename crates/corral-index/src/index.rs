@@ -8,6 +8,7 @@ use corral_automaton::{DState, LazyDfa, Program};
 use crate::budget::{Evictable, MemoryBudget};
 use crate::error::IndexError;
 use crate::segmented::Segmented;
+use crate::toktrie::PlainTextAutomaton;
 use crate::vocab::Vocabulary;
 
 /// Limits for building an [`Index`].
@@ -63,6 +64,23 @@ impl StateMask {
     /// Heap bytes of this mask.
     pub fn memory_bytes(&self) -> usize {
         self.words.len() * 8 + std::mem::size_of::<StateMask>()
+    }
+}
+
+/// The lazy DFA as the token trie walks it.
+struct DfaWalk<'a>(&'a mut LazyDfa);
+
+impl PlainTextAutomaton for DfaWalk<'_> {
+    type State = DState;
+    type Error = corral_automaton::Exhausted;
+
+    #[inline]
+    fn step(&mut self, state: DState, byte: u8) -> Result<Option<DState>, Self::Error> {
+        self.0.next(state, byte)
+    }
+
+    fn absorbs_plain_text(&mut self, state: DState) -> Result<bool, Self::Error> {
+        self.0.absorbs_plain_text(state)
     }
 }
 
@@ -467,18 +485,28 @@ impl Index {
         let depth = dfa
             .plain_text_depth(state, bound)
             .map_err(|_| self.exhausted())?;
-        let trie = if depth >= bound {
+        let set = |words: &mut [u64], t: u32| words[t as usize / 64] |= 1 << (t % 64);
+        if depth >= bound {
             words.copy_from_slice(vocab.plain_text());
-            vocab.other_trie()
+            vocab
+                .other_trie()
+                .walk(state, |s, byte| dfa.next(s, byte), |t| set(&mut words, t))
+                .map_err(|_| self.exhausted())?;
         } else {
-            vocab.trie()
-        };
-        trie.walk(
-            state,
-            |s, byte| dfa.next(s, byte),
-            |t| words[t as usize / 64] |= 1 << (t % 64),
-        )
-        .map_err(|_| self.exhausted())?;
+            // Not inside free text here, but perhaps a few bytes further (a property name
+            // that may be a listed name or any other): take plain text in bulk there.
+            vocab
+                .trie()
+                .walk_absorbing(
+                    vocab.other_trie(),
+                    vocab.other_map(),
+                    &mut DfaWalk(dfa),
+                    state,
+                    &mut words,
+                    vocab.plain_text(),
+                )
+                .map_err(|_| self.exhausted())?;
+        }
         let accepting = dfa.is_accepting(state);
         if accepting {
             for &eos in vocab.eos_tokens() {
@@ -559,6 +587,11 @@ impl Index {
     pub fn memory_bytes(&self) -> usize {
         let masks = self.inner.masks.load().bytes.load(Ordering::Relaxed);
         self.lock().charged + masks + self.inner.program.memory_usage()
+    }
+
+    /// Number of automaton states discovered so far.
+    pub fn discovered_states(&self) -> usize {
+        self.lock().published
     }
 
     /// Number of masks cached now.

@@ -48,6 +48,8 @@ struct VocabInner {
     plain_text: Box<[u64]>,
     /// The trie of every other token.
     other_trie: TokenTrie,
+    /// `trie`'s nodes mapped to `other_trie`'s ([`TokenTrie::node_map`]).
+    other_map: Vec<u32>,
     /// The most characters in a plain text token.
     max_plain_chars: u32,
 }
@@ -56,7 +58,7 @@ struct VocabInner {
 /// them a control character, `"` or `\` — or `None` for other tokens. Inside a JSON
 /// string plain text tokens are usually all allowed at once (see
 /// `LazyDfa::plain_text_depth`).
-fn plain_text_chars(bytes: &[u8]) -> Option<u32> {
+pub(crate) fn plain_text_chars(bytes: &[u8]) -> Option<u32> {
     let text = std::str::from_utf8(bytes).ok()?;
     let plain = !text.is_empty() && text.chars().all(|c| c >= ' ' && c != '"' && c != '\\');
     plain.then(|| text.chars().count() as u32)
@@ -106,6 +108,7 @@ impl Vocabulary {
             }
         }
         let other_trie = TokenTrie::new(others);
+        let other_map = trie.node_map(&other_trie);
         Ok(Vocabulary {
             inner: Arc::new(VocabInner {
                 tokens,
@@ -113,6 +116,7 @@ impl Vocabulary {
                 trie,
                 plain_text,
                 other_trie,
+                other_map,
                 max_plain_chars,
             }),
         })
@@ -202,10 +206,16 @@ impl Vocabulary {
         &self.inner.other_trie
     }
 
+    /// The full trie's nodes mapped to the other tokens' trie's.
+    pub(crate) fn other_map(&self) -> &[u32] {
+        &self.inner.other_map
+    }
+
     /// Heap memory used, in bytes (shared between all indexes built on it).
     pub fn memory_bytes(&self) -> usize {
         self.inner.trie.memory_bytes()
             + self.inner.other_trie.memory_bytes()
+            + self.inner.other_map.len() * 4
             + self.inner.plain_text.len() * 8
             + self
                 .inner
