@@ -193,30 +193,40 @@ impl LazyDfa {
         // states that do not absorb show it on an ASCII character, before the states
         // inside multi-byte characters are built.
         let program = Arc::clone(&self.program);
-        let mut current: Vec<DState> = Vec::new();
-        let mut next_level: Vec<DState> = Vec::new();
+        let mut scratch = Vec::new();
         for path in program.plain_char_paths() {
-            current.clear();
-            current.push(s);
-            for reps in path {
-                next_level.clear();
-                for &q in &current {
-                    for &b in reps.iter() {
-                        match self.next(q, b)? {
-                            Some(n) => next_level.push(n),
-                            None => return Ok(false),
-                        }
-                    }
-                }
-                next_level.sort_unstable();
-                next_level.dedup();
-                std::mem::swap(&mut current, &mut next_level);
-            }
-            if current != [s] {
-                return Ok(false);
+            match self.follow_path(&[s], path, &mut scratch)? {
+                Some(reached) if reached == [s] => {}
+                _ => return Ok(false),
             }
         }
         Ok(true)
+    }
+
+    /// The states reached from `level` by the characters of one plain-character path
+    /// ([`Program::plain_char_paths`]), or `None` when one of them leads nowhere.
+    fn follow_path(
+        &mut self,
+        level: &[DState],
+        path: &[Box<[u8]>],
+        scratch: &mut Vec<DState>,
+    ) -> Result<Option<Vec<DState>>, Exhausted> {
+        let mut current = level.to_vec();
+        for reps in path {
+            scratch.clear();
+            for &q in &current {
+                for &b in reps.iter() {
+                    match self.next(q, b)? {
+                        Some(n) => scratch.push(n),
+                        None => return Ok(None),
+                    }
+                }
+            }
+            scratch.sort_unstable();
+            scratch.dedup();
+            std::mem::swap(&mut current, scratch);
+        }
+        Ok(Some(current))
     }
 
     /// How many plain text characters, in any combination, can follow `s` (up to
@@ -301,26 +311,12 @@ impl LazyDfa {
     fn after_plain_char(&mut self, level: &[DState]) -> Result<Option<Vec<DState>>, Exhausted> {
         let program = Arc::clone(&self.program);
         let mut out = Vec::new();
-        let mut current: Vec<DState> = Vec::new();
-        let mut next_level: Vec<DState> = Vec::new();
+        let mut scratch = Vec::new();
         for path in program.plain_char_paths() {
-            current.clear();
-            current.extend_from_slice(level);
-            for reps in path {
-                next_level.clear();
-                for &q in &current {
-                    for &b in reps.iter() {
-                        match self.next(q, b)? {
-                            Some(n) => next_level.push(n),
-                            None => return Ok(None),
-                        }
-                    }
-                }
-                next_level.sort_unstable();
-                next_level.dedup();
-                std::mem::swap(&mut current, &mut next_level);
+            match self.follow_path(level, path, &mut scratch)? {
+                Some(reached) => out.extend(reached),
+                None => return Ok(None),
             }
-            out.extend_from_slice(&current);
         }
         out.sort_unstable();
         out.dedup();

@@ -317,23 +317,10 @@ impl TokenTrie {
         mut step: impl FnMut(S, u8) -> Result<Option<S>, E>,
         mut emit: impl FnMut(u32),
     ) -> Result<(), E> {
-        let mut states: Vec<S> = vec![start; self.max_depth + 1];
-        let mut i = 1;
-        while i < self.nodes.len() {
-            let node = &self.nodes[i];
-            let depth = node.depth as usize;
-            match step(states[depth - 1], node.byte)? {
-                None => i = node.subtree_end as usize,
-                Some(next) => {
-                    states[depth] = next;
-                    for &t in self.tokens_of(node) {
-                        emit(t);
-                    }
-                    i += 1;
-                }
-            }
+        if self.nodes.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.walk_below(0, start, &mut step, &mut emit)
     }
 }
 
