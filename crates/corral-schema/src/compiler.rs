@@ -57,11 +57,16 @@ const SUPPORTED: &[&str] = &[
     "exclusiveMaximum",
     "multipleOf",
     NOT_STRINGS,
+    NOT_PATTERNS,
 ];
 
 /// Internal keyword produced by negating `enum`/`const`: strings whose value is none of
 /// these.
 const NOT_STRINGS: &str = "x-corral-not-strings";
+
+/// Internal keyword produced by negating `pattern`: strings matching none of these
+/// patterns.
+const NOT_PATTERNS: &str = "x-corral-not-patterns";
 
 /// Validation keywords we know and cannot (yet) enforce.
 const UNSUPPORTED: &[&str] = &["$dynamicRef", "$recursiveRef", "$recursiveAnchor"];
@@ -211,7 +216,11 @@ impl<'a> Compiler<'a> {
         let Some((first, rest)) = parts.bodies.split_first() else {
             return Ok(None);
         };
-        if rest.is_empty() && parts.lengths == free && excluded.is_empty() {
+        if rest.is_empty()
+            && parts.lengths == free
+            && excluded.is_empty()
+            && parts.avoided.is_empty()
+        {
             return Ok(Some(self.leaf(&format!("\"{first}\""))));
         }
         let too_large = |e: corral_automaton::BuildError| {
@@ -235,6 +244,13 @@ impl<'a> Compiler<'a> {
         if !excluded.is_empty() {
             // Written without escapes, which could spell an excluded string another way.
             side.push(plain_strings_except(excluded).map_err(too_large)?);
+        }
+        if !parts.avoided.is_empty() {
+            // A negation that is too large to build contributes no strings.
+            match strings_avoiding(&parts.avoided) {
+                Some(dfa) => side.push(dfa),
+                None => return Ok(None),
+            }
         }
         let mut dfas = side.into_iter();
         let Some(mut product) = dfas.next() else {
@@ -873,6 +889,10 @@ impl<'a> Compiler<'a> {
                 }
                 json!({"type": "array", "contains": negated})
             }
+            "pattern" => match value.as_str() {
+                Some(p) => json!({"type": "string", NOT_PATTERNS: [p]}),
+                None => return Err(SchemaError::invalid(ptr, "`pattern` must be a string")),
+            },
             "minimum" => number("exclusiveMaximum", value),
             "exclusiveMinimum" => number("maximum", value),
             "maximum" => number("exclusiveMinimum", value),
@@ -1172,20 +1192,36 @@ impl<'a> Compiler<'a> {
             },
             Some(_) => return Err(SchemaError::invalid(ptr, "`format` must be a string")),
         };
-        if let Some(excluded) = map.get(NOT_STRINGS).and_then(Value::as_array) {
-            let names: Vec<String> = excluded
-                .iter()
+        // From negations: string values and patterns the strings must avoid.
+        let strings_of = |key: &str| -> Vec<String> {
+            map.get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
                 .filter_map(|v| v.as_str().map(String::from))
-                .collect();
-            // `not` of string values next to other string constraints: all of them and
-            // none of the names.
-            return match self.string_bodies(map, format_regex, lengths, ptr)? {
-                Some(bodies) => self.string_intersection(&bodies, &names, "not", ptr),
-                None => Ok(None),
-            };
+                .collect()
+        };
+        let names = strings_of(NOT_STRINGS);
+        let mut avoided = Vec::new();
+        for p in strings_of(NOT_PATTERNS) {
+            match pattern::pattern_body(&p, Lengths { min: 0, max: None }, ptr) {
+                Ok(Some(body)) => avoided.push(body),
+                Ok(None) => {}
+                // A negated pattern that does not translate: no such strings are
+                // generated (a sound subset).
+                Err(_) => return Ok(None),
+            }
         }
+        let keyword = if names.is_empty() && avoided.is_empty() {
+            "pattern"
+        } else {
+            "not"
+        };
         match self.string_bodies(map, format_regex, lengths, ptr)? {
-            Some(bodies) => self.string_intersection(&bodies, &[], "pattern", ptr),
+            Some(mut parts) => {
+                parts.avoided = avoided;
+                self.string_intersection(&parts, &names, keyword, ptr)
+            }
             None => Ok(None),
         }
     }
@@ -1210,6 +1246,7 @@ impl<'a> Compiler<'a> {
             body.map(|b| StringParts {
                 bodies: vec![b],
                 lengths: free,
+                avoided: Vec::new(),
             })
         };
         Ok(match (pattern, &format_regex) {
@@ -1221,6 +1258,7 @@ impl<'a> Compiler<'a> {
                     pattern::pattern_body(p, free, &pattern_ptr)?.map(|body| StringParts {
                         bodies: vec![body],
                         lengths,
+                        avoided: Vec::new(),
                     })
                 }
                 Err(e) => return Err(e),
@@ -1231,6 +1269,7 @@ impl<'a> Compiler<'a> {
                 body.zip(format).map(|(body, format)| StringParts {
                     bodies: vec![body, format],
                     lengths: free,
+                    avoided: Vec::new(),
                 })
             }
             (None, Some(re)) => folded(pattern::anchored_body(re, lengths, "format", ptr)?),
@@ -1545,6 +1584,7 @@ impl<'a> Compiler<'a> {
                     let parts = StringParts {
                         bodies: vec![body],
                         lengths: Lengths { min: 0, max: None },
+                        avoided: Vec::new(),
                     };
                     match self.string_intersection(&parts, &listed_names, "patternProperties", ptr)
                     {
@@ -1723,10 +1763,33 @@ struct Member {
 
 /// A string body (between quotes) whose decoded value is none of `names`. Only unescaped
 /// characters are generated (a subset), so the value is its own spelling.
-/// What a string's content must match: all of `bodies` (regexes) and `lengths`.
+/// What a string's content must match: all of `bodies` (regexes) and `lengths`, and
+/// none of `avoided` (pattern bodies, from a negated `pattern`).
 struct StringParts {
     bodies: Vec<String>,
     lengths: Lengths,
+    avoided: Vec<String>,
+}
+
+/// String contents in the one spelling serde_json writes for the characters it needs
+/// (plain characters, `\"`, `\\`, `\n`, `\r`, `\t`) whose value matches none of the
+/// pattern `bodies`. A pattern body takes every spelling of a matching value, so its
+/// complement within this one spelling holds exactly the values that do not match
+/// (within all spellings it would hold other spellings of matching values). `None` when
+/// a pattern's DFA would be too large.
+fn strings_avoiding(bodies: &[String]) -> Option<LeafDfa> {
+    /// Each pattern is determinized to be complemented: keep that cheap.
+    const MAX_PATTERN_STATES: usize = 2_000;
+    let canonical =
+        LeafDfa::from_regex(r#"(?:[^"\\\x00-\x1F]|\\["\\nrt])*"#, MAX_LEAF_DFA_STATES).ok()?;
+    let mut out = canonical.clone();
+    for body in bodies {
+        let matching = LeafDfa::from_regex_within(body, &canonical, MAX_PATTERN_STATES).ok()?;
+        out = out
+            .intersect(&matching.complement(), MAX_LEAF_DFA_STATES)
+            .ok()?;
+    }
+    Some(out)
 }
 
 /// One character of a JSON string's content (prefix-free: see [`LeafDfa::counted`]).
@@ -2116,6 +2179,27 @@ mod tests {
             json!({"type": "string", "pattern": "^a", "not": {"enum": ["ab"]}}),
             &[r#""ac""#, r#""abc""#, r#""a""#],
             &[r#""ab""#, r#""a\u0062""#, r#""b""#],
+        );
+    }
+
+    #[test]
+    fn negated_patterns_are_complements() {
+        check(
+            json!({"type": "string", "not": {"pattern": "^a"}}),
+            &[r#""b""#, r#""""#, r#""\"a""#, r#""ba""#],
+            &[r#""a""#, r#""ab""#, r#""\u0062""#],
+        );
+        // The value, not its spelling: `"` inside is written `\"`.
+        check(
+            json!({"type": "string", "not": {"pattern": "\""}}),
+            &[r#""ab""#, r#""a\nb""#],
+            &[r#""a\"b""#, r#""\"""#],
+        );
+        // Overlapping string branches of `oneOf`: exactly one pattern matches.
+        check(
+            json!({"type": "string", "oneOf": [{"pattern": "^a"}, {"pattern": "b$"}]}),
+            &[r#""ax""#, r#""xb""#, r#""a""#],
+            &[r#""ab""#, r#""xx""#, r#""a-b""#],
         );
     }
 

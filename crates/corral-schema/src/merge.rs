@@ -297,7 +297,7 @@ pub(crate) fn merge(
                         .collect(),
                 )
             }
-            "required" | "x-corral-not-strings" => {
+            "required" | "x-corral-not-strings" | "x-corral-not-patterns" => {
                 let mut all: Vec<Value> = va.as_array().cloned().unwrap_or_default();
                 for r in vb.as_array().into_iter().flatten() {
                     if !all.contains(r) {
