@@ -49,6 +49,12 @@ struct Determinized {
     next: Box<[u32]>,
 }
 
+/// The states whose (threads, accepting) share one hash (almost always one state).
+enum SameHash {
+    One(u32),
+    Many(Vec<u32>),
+}
+
 /// A fast hash for the DFA's own integer keys (no untrusted input reaches it: keys are
 /// state and stack ids the DFA assigns).
 type FastHash = std::hash::BuildHasherDefault<MultiplyHasher>;
@@ -95,7 +101,8 @@ pub struct LazyDfa {
     stacks: Vec<(StateId, StackId)>,
     stack_ids: HashMap<(StateId, StackId), StackId, FastHash>,
     states: Vec<Determinized>,
-    state_ids: HashMap<(Box<[Thread]>, bool), u32, FastHash>,
+    /// States by a hash of (threads, accepting): the threads are kept once, in the state.
+    state_ids: HashMap<u64, SameHash, FastHash>,
     start: DState,
     memory: usize,
     limit: usize,
@@ -357,17 +364,39 @@ impl LazyDfa {
     }
 
     fn intern(&mut self, threads: Vec<Thread>, accepting: bool) -> u32 {
-        let key = (threads.into_boxed_slice(), accepting);
-        if let Some(&id) = self.state_ids.get(&key) {
-            return id;
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut hasher = FastHash::default().build_hasher();
+        threads.hash(&mut hasher);
+        accepting.hash(&mut hasher);
+        let hash = hasher.finish();
+        let same =
+            |state: &Determinized| state.accepting == accepting && *state.threads == threads[..];
+        match self.state_ids.get(&hash) {
+            Some(SameHash::One(id)) if same(&self.states[*id as usize]) => return *id,
+            Some(SameHash::Many(ids)) => {
+                if let Some(&id) = ids.iter().find(|&&id| same(&self.states[id as usize])) {
+                    return id;
+                }
+            }
+            _ => {}
         }
         let id = self.states.len() as u32;
         let classes = self.program.byte_classes();
-        self.memory += classes * 4 + key.0.len() * 16 + 64;
-        let threads = key.0.clone();
-        self.state_ids.insert(key, id);
+        self.memory += classes * 4 + threads.len() * 8 + 64;
+        match self.state_ids.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(SameHash::One(id));
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let ids = match e.get() {
+                    SameHash::One(other) => vec![*other, id],
+                    SameHash::Many(ids) => ids.iter().copied().chain([id]).collect(),
+                };
+                e.insert(SameHash::Many(ids));
+            }
+        }
         self.states.push(Determinized {
-            threads,
+            threads: threads.into_boxed_slice(),
             accepting,
             absorbs: None,
             plain_depth: None,
