@@ -56,31 +56,19 @@ impl LeafDfa {
             }
         }
         let mut dfa = LazyDfa::new(program, usize::MAX);
-        // The lazy DFA numbers its states densely in discovery order; ours follow the
-        // same order from the start state.
-        let mut ids: HashMap<DState, u32> = HashMap::from([(dfa.start(), 0)]);
-        let mut order = vec![dfa.start()];
+        // The lazy DFA numbers its states densely in discovery order from the start
+        // (0): its ids are ours, and the states still to visit are those past `states`.
         let mut states = Vec::new();
-        let mut i = 0;
-        while let Some(&s) = order.get(i) {
-            i += 1;
+        while states.len() < dfa.state_count() {
+            let s = DState::from_index(states.len() as u32);
             let mut edges: Vec<(u8, u8, u32)> = Vec::new();
             for &(lo, hi, _) in &runs {
-                let next = dfa.next(s, lo).map_err(|_| too_large())?;
-                let Some(next) = next else { continue };
-                let id = match ids.get(&next) {
-                    Some(&id) => id,
-                    None => {
-                        if order.len() >= max_states {
-                            return Err(too_large());
-                        }
-                        let id = order.len() as u32;
-                        ids.insert(next, id);
-                        order.push(next);
-                        id
-                    }
-                };
-                push_edge(&mut edges, lo, hi, id);
+                if let Some(next) = dfa.next(s, lo).map_err(|_| too_large())? {
+                    push_edge(&mut edges, lo, hi, next.index() as u32);
+                }
+            }
+            if dfa.state_count() > max_states {
+                return Err(too_large());
             }
             states.push(LeafState {
                 accepting: dfa.is_accepting(s),
@@ -316,9 +304,7 @@ impl Builder {
         }
         Ok(Frag { start: first, end })
     }
-}
 
-impl Builder {
     /// The fragment of the strings `program` matches that `dfa` accepts too, built as
     /// the product of the NFA and the DFA: pairs (program state, DFA state) reached from
     /// the start, so the program is never determinized (a searched pattern's DFA can be

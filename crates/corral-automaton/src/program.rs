@@ -114,17 +114,17 @@ impl Program {
     /// Build the program of a regex (regex-syntax dialect, Unicode on, UTF-8 check off;
     /// no look-around) that documents must match as a whole.
     pub fn from_regex(regex: &str, max_states: usize) -> Result<Program, crate::BuildError> {
-        let hir = crate::builder::parse(regex)?;
-        let mut builder = crate::Builder::new(max_states);
-        let frag = builder.hir(&hir)?;
-        builder.finish(frag)
+        Program::lower_regex(regex, crate::Builder::new(max_states))
     }
 
     /// Like [`Program::from_regex`], without procedures (counted repetitions written out
     /// in full), as [`crate::Builder::restricted`] needs.
     pub fn from_regex_flat(regex: &str, max_states: usize) -> Result<Program, crate::BuildError> {
+        Program::lower_regex(regex, crate::Builder::without_procedures(max_states))
+    }
+
+    fn lower_regex(regex: &str, mut builder: crate::Builder) -> Result<Program, crate::BuildError> {
         let hir = crate::builder::parse(regex)?;
-        let mut builder = crate::Builder::without_procedures(max_states);
         let frag = builder.hir(&hir)?;
         builder.finish(frag)
     }

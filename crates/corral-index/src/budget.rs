@@ -147,8 +147,8 @@ impl MemoryBudget {
             if self.used() <= target {
                 break;
             }
-            // The dropped table releases its bytes when its last reader lets go of it
-            // (at once, unless a mask computation is writing to it right now).
+            // The dropped table releases its bytes when its last holder lets go of it:
+            // at once, or when a guide that still holds it asks for its next mask.
             if index.evict_masks() > 0 {
                 self.evicted.fetch_add(1, Ordering::Relaxed);
             }

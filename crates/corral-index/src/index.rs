@@ -589,11 +589,6 @@ impl Index {
         self.lock().charged + masks + self.inner.program.memory_usage()
     }
 
-    /// Number of automaton states discovered so far.
-    pub fn discovered_states(&self) -> usize {
-        self.lock().published
-    }
-
     /// Number of masks cached now.
     pub fn cached_masks(&self) -> usize {
         let table = self.inner.masks.load();
