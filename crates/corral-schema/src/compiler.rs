@@ -4,6 +4,7 @@
 //! (`$ref`, `allOf`, `anyOf` and `oneOf` resolved and merged, siblings intersected into
 //! every branch), then each branch is compiled type by type.
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use corral_automaton::LeafDfa;
 use regex_automata::meta::Regex;
@@ -198,7 +199,7 @@ impl<'a> Compiler<'a> {
         rx
     }
 
-    /// The strings (quoted) whose content matches all of `parts` and none of `excluded`.
+    /// The strings (quoted) whose content matches `parts`.
     /// One regex alone is a text leaf. Otherwise the first regex (the pattern, usually)
     /// stays an NFA and everything else becomes one DFA — the other regexes determinized,
     /// the lengths as a counter of JSON string characters, the excluded names as a small
@@ -208,17 +209,15 @@ impl<'a> Compiler<'a> {
     fn string_intersection(
         &mut self,
         parts: &StringParts,
-        excluded: &[String],
         keyword: &str,
         ptr: &str,
     ) -> Result<Re, SchemaError> {
-        let free = Lengths { min: 0, max: None };
         let Some((first, rest)) = parts.bodies.split_first() else {
             return Ok(None);
         };
         if rest.is_empty()
-            && parts.lengths == free
-            && excluded.is_empty()
+            && parts.lengths == Lengths::ANY
+            && parts.excluded.is_empty()
             && parts.avoided.is_empty()
         {
             return Ok(Some(self.leaf(&format!("\"{first}\""))));
@@ -234,16 +233,16 @@ impl<'a> Compiler<'a> {
         for body in rest {
             side.push(LeafDfa::from_regex(body, MAX_LEAF_DFA_STATES).map_err(too_large)?);
         }
-        if parts.lengths != free {
+        if parts.lengths != Lengths::ANY {
             let counted = string_char_dfa()
                 .map_err(too_large)?
                 .counted(parts.lengths.min, parts.lengths.max, MAX_LEAF_DFA_STATES)
                 .map_err(too_large)?;
             side.push(counted);
         }
-        if !excluded.is_empty() {
+        if !parts.excluded.is_empty() {
             // Written without escapes, which could spell an excluded string another way.
-            side.push(plain_strings_except(excluded).map_err(too_large)?);
+            side.push(plain_strings_except(&parts.excluded).map_err(too_large)?);
         }
         if !parts.avoided.is_empty() {
             // A negation that is too large to build contributes no strings.
@@ -1201,10 +1200,10 @@ impl<'a> Compiler<'a> {
                 .filter_map(|v| v.as_str().map(String::from))
                 .collect()
         };
-        let names = strings_of(NOT_STRINGS);
+        let excluded = strings_of(NOT_STRINGS);
         let mut avoided = Vec::new();
         for p in strings_of(NOT_PATTERNS) {
-            match pattern::pattern_body(&p, Lengths { min: 0, max: None }, ptr) {
+            match pattern::pattern_body(&p, Lengths::ANY, ptr) {
                 Ok(Some(body)) => avoided.push(body),
                 Ok(None) => {}
                 // A negated pattern that does not translate: no such strings are
@@ -1212,15 +1211,19 @@ impl<'a> Compiler<'a> {
                 Err(_) => return Ok(None),
             }
         }
-        let keyword = if names.is_empty() && avoided.is_empty() {
+        let keyword = if excluded.is_empty() && avoided.is_empty() {
             "pattern"
         } else {
             "not"
         };
         match self.string_bodies(map, format_regex, lengths, ptr)? {
-            Some(mut parts) => {
-                parts.avoided = avoided;
-                self.string_intersection(&parts, &names, keyword, ptr)
+            Some(parts) => {
+                let parts = StringParts {
+                    excluded,
+                    avoided,
+                    ..parts
+                };
+                self.string_intersection(&parts, keyword, ptr)
             }
             None => Ok(None),
         }
@@ -1235,45 +1238,37 @@ impl<'a> Compiler<'a> {
         lengths: Lengths,
         ptr: &str,
     ) -> Result<Option<StringParts>, SchemaError> {
-        let free = Lengths { min: 0, max: None };
         let pattern = match map.get("pattern") {
             None => None,
             Some(Value::String(p)) => Some(p),
             Some(_) => return Err(SchemaError::invalid(ptr, "`pattern` must be a string")),
         };
         let pattern_ptr = format!("{ptr}/pattern");
-        let folded = |body: Option<String>| {
-            body.map(|b| StringParts {
-                bodies: vec![b],
-                lengths: free,
-                avoided: Vec::new(),
-            })
-        };
         Ok(match (pattern, &format_regex) {
             (Some(p), None) => match pattern::pattern_body(p, lengths, &pattern_ptr) {
-                Ok(body) => folded(body),
+                Ok(body) => body.map(StringParts::matching),
                 // Lengths the pattern's text cannot take in: an automaton counts them.
                 // (A pattern that does not translate fails again here, without lengths.)
-                Err(_) if lengths != free => {
-                    pattern::pattern_body(p, free, &pattern_ptr)?.map(|body| StringParts {
-                        bodies: vec![body],
+                Err(_) if lengths != Lengths::ANY => {
+                    pattern::pattern_body(p, Lengths::ANY, &pattern_ptr)?.map(|body| StringParts {
                         lengths,
-                        avoided: Vec::new(),
+                        ..StringParts::matching(body)
                     })
                 }
                 Err(e) => return Err(e),
             },
             (Some(p), Some(re)) => {
-                let body = pattern::pattern_body(p, free, &pattern_ptr)?;
+                let body = pattern::pattern_body(p, Lengths::ANY, &pattern_ptr)?;
                 let format = pattern::anchored_body(re, lengths, "format", ptr)?;
                 body.zip(format).map(|(body, format)| StringParts {
                     bodies: vec![body, format],
-                    lengths: free,
-                    avoided: Vec::new(),
+                    ..StringParts::default()
                 })
             }
-            (None, Some(re)) => folded(pattern::anchored_body(re, lengths, "format", ptr)?),
-            (None, None) => folded(Some(pattern::length_body(lengths))),
+            (None, Some(re)) => {
+                pattern::anchored_body(re, lengths, "format", ptr)?.map(StringParts::matching)
+            }
+            (None, None) => Some(StringParts::matching(pattern::length_body(lengths))),
         })
     }
 
@@ -1531,15 +1526,13 @@ impl<'a> Compiler<'a> {
         if !patterns.is_empty() && names_re.is_none() {
             // Names that match no pattern take `additionalProperties`, when allowed.
             if let Some(additional) = &additional {
-                let free = Lengths { min: 0, max: None };
-                let bodies: Option<Vec<String>> = patterns
+                // A pattern that does not translate: no such names (a sound subset); one
+                // that no string matches leaves every name to `additionalProperties`.
+                let bodies: Option<Vec<Option<String>>> = patterns
                     .keys()
-                    .map(|p| {
-                        // A pattern no string matches leaves every name to `additional`.
-                        let body = pattern::pattern_body(p, free, ptr).ok()?;
-                        Some(body.unwrap_or_else(|| "[a&&b]".into()))
-                    })
+                    .map(|p| pattern::pattern_body(p, Lengths::ANY, ptr).ok())
                     .collect();
+                let bodies: Option<Vec<String>> = bodies.map(|b| b.into_iter().flatten().collect());
                 let names = bodies.and_then(|b| names_outside_patterns(&listed_names, &b));
                 if let Some(names) = names {
                     let value = self.compile(additional, &format!("{ptr}/additionalProperties"))?;
@@ -1567,7 +1560,7 @@ impl<'a> Compiler<'a> {
                 }
                 let Some(body) = pattern::pattern_body(
                     pattern,
-                    Lengths { min: 0, max: None },
+                    Lengths::ANY,
                     &pointer::join(&format!("{ptr}/patternProperties"), pattern),
                 )?
                 else {
@@ -1582,12 +1575,10 @@ impl<'a> Compiler<'a> {
                     // intersection of two automata. When it is too large, this pattern
                     // gets no extra names (a sound subset).
                     let parts = StringParts {
-                        bodies: vec![body],
-                        lengths: Lengths { min: 0, max: None },
-                        avoided: Vec::new(),
+                        excluded: listed_names.clone(),
+                        ..StringParts::matching(body)
                     };
-                    match self.string_intersection(&parts, &listed_names, "patternProperties", ptr)
-                    {
+                    match self.string_intersection(&parts, "patternProperties", ptr) {
                         Ok(Some(key)) => key,
                         Ok(None) | Err(_) => continue,
                     }
@@ -1745,7 +1736,7 @@ impl<'a> Compiler<'a> {
 /// matching (the conservative choice: its schema is applied).
 fn pattern_matches(cache: &mut HashMap<String, Option<Regex>>, pattern: &str, key: &str) -> bool {
     let re = cache.entry(pattern.to_string()).or_insert_with(|| {
-        let body = pattern::pattern_body(pattern, Lengths { min: 0, max: None }, "#").ok()??;
+        let body = pattern::pattern_body(pattern, Lengths::ANY, "#").ok()??;
         crate::json::matcher(&format!("\"(?:{body})\"")).ok()
     });
     match re {
@@ -1761,14 +1752,25 @@ struct Member {
     required: bool,
 }
 
-/// A string body (between quotes) whose decoded value is none of `names`. Only unescaped
-/// characters are generated (a subset), so the value is its own spelling.
-/// What a string's content must match: all of `bodies` (regexes) and `lengths`, and
-/// none of `avoided` (pattern bodies, from a negated `pattern`).
+/// What a string's content must match: all of `bodies` (regexes) and `lengths`; and, from
+/// negations or listed property names, none of the values `excluded` nor any value
+/// matching a body of `avoided` (pattern bodies).
+#[derive(Default)]
 struct StringParts {
     bodies: Vec<String>,
     lengths: Lengths,
+    excluded: Vec<String>,
     avoided: Vec<String>,
+}
+
+impl StringParts {
+    /// Strings matching `body`.
+    fn matching(body: String) -> StringParts {
+        StringParts {
+            bodies: vec![body],
+            ..StringParts::default()
+        }
+    }
 }
 
 /// String contents in the one spelling serde_json writes for the characters it needs
@@ -1778,13 +1780,24 @@ struct StringParts {
 /// (within all spellings it would hold other spellings of matching values). `None` when
 /// a pattern's DFA would be too large.
 fn strings_avoiding(bodies: &[String]) -> Option<LeafDfa> {
+    static CANONICAL: OnceLock<Option<LeafDfa>> = OnceLock::new();
+    let canonical = CANONICAL
+        .get_or_init(|| {
+            LeafDfa::from_regex(r#"(?:[^"\\\x00-\x1F]|\\["\\nrt])*"#, MAX_LEAF_DFA_STATES).ok()
+        })
+        .as_ref()?;
+    avoiding(canonical.clone(), canonical, bodies)
+}
+
+/// `start` minus the strings of `within` that match one of the pattern `bodies` (each
+/// determinized within `within` and complemented, so kept small); `None` when one is too
+/// large.
+fn avoiding(start: LeafDfa, within: &LeafDfa, bodies: &[String]) -> Option<LeafDfa> {
     /// Each pattern is determinized to be complemented: keep that cheap.
     const MAX_PATTERN_STATES: usize = 2_000;
-    let canonical =
-        LeafDfa::from_regex(r#"(?:[^"\\\x00-\x1F]|\\["\\nrt])*"#, MAX_LEAF_DFA_STATES).ok()?;
-    let mut out = canonical.clone();
+    let mut out = start;
     for body in bodies {
-        let matching = LeafDfa::from_regex_within(body, &canonical, MAX_PATTERN_STATES).ok()?;
+        let matching = LeafDfa::from_regex_within(body, within, MAX_PATTERN_STATES).ok()?;
         out = out
             .intersect(&matching.complement(), MAX_LEAF_DFA_STATES)
             .ok()?;
@@ -1797,13 +1810,23 @@ fn string_char_dfa() -> Result<LeafDfa, corral_automaton::BuildError> {
     LeafDfa::from_regex(STRING_CHAR, 1_000)
 }
 
+/// String contents written without escapes: plain characters only.
+fn plain_strings() -> Option<&'static LeafDfa> {
+    static PLAIN: OnceLock<Option<LeafDfa>> = OnceLock::new();
+    PLAIN
+        .get_or_init(|| LeafDfa::from_regex(r#"[^"\\\x00-\x1F]*"#, MAX_LEAF_DFA_STATES).ok())
+        .as_ref()
+}
+
 /// The string contents written without escapes (plain characters only) other than
 /// `names`: a DFA of a few states per name character. Without escapes, no other spelling
 /// of an excluded name gets through.
 fn plain_strings_except(names: &[String]) -> Result<LeafDfa, corral_automaton::BuildError> {
-    let plain = LeafDfa::from_regex(r#"[^"\\\x00-\x1F]*"#, MAX_LEAF_DFA_STATES)?;
+    let plain = plain_strings().ok_or(corral_automaton::BuildError::TooLarge {
+        limit: MAX_LEAF_DFA_STATES,
+    })?;
     if names.is_empty() {
-        return Ok(plain);
+        return Ok(plain.clone());
     }
     let names: Vec<String> = names.iter().map(|n| regex_syntax::escape(n)).collect();
     let names = LeafDfa::from_regex(&names.join("|"), MAX_LEAF_DFA_STATES)?;
@@ -1815,19 +1838,12 @@ fn plain_strings_except(names: &[String]) -> Result<LeafDfa, corral_automaton::B
 /// `patternProperties`. `None` when a pattern's automaton is too large to complement
 /// (then no such names are generated: a sound subset).
 fn names_outside_patterns(listed: &[String], bodies: &[String]) -> Option<LeafDfa> {
-    /// Each pattern is determinized to be complemented: keep that cheap.
-    const MAX_PATTERN_STATES: usize = 2_000;
-    let mut names = plain_strings_except(listed).ok()?;
-    let plain = plain_strings_except(&[]).ok()?;
-    for body in bodies {
-        let matched = LeafDfa::from_regex_within(body, &plain, MAX_PATTERN_STATES).ok()?;
-        names = names
-            .intersect(&matched.complement(), MAX_LEAF_DFA_STATES)
-            .ok()?;
-    }
+    let names = avoiding(plain_strings_except(listed).ok()?, plain_strings()?, bodies)?;
     (!names.is_empty()).then_some(names)
 }
 
+/// A string body (between quotes) whose decoded value is none of `names`. Only unescaped
+/// characters are generated (a subset), so the value is its own spelling.
 fn complement_body(names: &[String]) -> String {
     let plain = r#"[^"\\\x00-\x1F]"#;
     if names.is_empty() {
