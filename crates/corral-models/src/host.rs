@@ -13,13 +13,15 @@
 //! by the same operations in the same order whatever the batch (tested).
 
 use candle_core::{DType, Device, Tensor};
-use rayon::prelude::*;
+use std::sync::Mutex;
 
 use crate::error::{ModelError, Result};
 use crate::kv_cache::LayerCache;
 use crate::layers::{simd_kernel, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
 use crate::mixtral::{top_k_renormalized, SparseMoe};
 use crate::quant::QuantMatrix;
+use crate::team;
+use crate::vector_math::{silu_mul, softmax_in_place};
 
 /// The stacked rows of a batch: how many new rows each sequence brings (in stacking order),
 /// and the `(sequence, position)` of every row — computed once per forward, read by every
@@ -146,24 +148,35 @@ impl Attention {
         let repeat = heads / kv_heads;
         let scale = (1.0 / (d as f64).sqrt()) as f32;
         let mut out = vec![0f32; positions.len() * heads * d];
-        // One output row per (token, head) of every sequence: one parallel region per layer.
-        out.par_chunks_mut(d)
-            .enumerate()
-            .for_each_init(Vec::new, |weights, (index, out_row)| {
-                let (r, h) = (index / heads, index % heads);
+        // One parallel region per layer. The query heads of one KV head read the same keys and
+        // values, so with enough rows a task takes them together (each key and value read once
+        // for all of them); with few rows (one sequence decoding) a task per query head keeps
+        // every thread busy.
+        let grouped = positions.len() * kv_heads >= 4 * rayon::current_num_threads();
+        let per_task = if grouped { repeat } else { 1 };
+        {
+            let chunks: Vec<Mutex<&mut [f32]>> =
+                out.chunks_mut(per_task * d).map(Mutex::new).collect();
+            team::for_each_task(chunks.len(), |index| {
+                let Ok(mut out_rows) = chunks[index].lock() else {
+                    return;
+                };
+                let first_head = index * per_task;
+                let (r, h) = (first_head / heads, first_head % heads);
                 let (seq, p) = positions[r];
                 let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
-                let query = &q[(r * heads + h) * d..][..d];
-                attend_row(
-                    query,
+                let queries = &q[(r * heads + h) * d..][..per_task * d];
+                attend(
+                    queries,
                     &views[seq],
                     h / repeat,
                     keys,
                     scale,
-                    weights,
-                    out_row,
+                    &mut Vec::new(),
+                    &mut out_rows,
                 );
             });
+        }
         self.o.forward_host(&out)
     }
 }
@@ -177,10 +190,10 @@ pub(crate) struct KvView<'a> {
     pub position_stride: usize,
 }
 
-/// `softmax(q·Kᵀ·scale)·V` of one query over keys `keys` of KV head `g`, into `out`
-/// (`weights` is scratch space).
-pub(crate) fn attend_row(
-    query: &[f32],
+/// `softmax(q·Kᵀ·scale)·V` of each query of `queries` (`[n, head_dim]`, all of KV head `g`)
+/// over keys `keys`, into `out` (`[n, head_dim]`; `weights` is scratch space).
+pub(crate) fn attend(
+    queries: &[f32],
     kv: &KvView<'_>,
     g: usize,
     keys: std::ops::Range<usize>,
@@ -188,68 +201,85 @@ pub(crate) fn attend_row(
     weights: &mut Vec<f32>,
     out: &mut [f32],
 ) {
-    let d = query.len();
+    let d = kv.head_stride;
     let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
+    let n = keys.len();
     weights.clear();
-    weights.resize(keys.len(), 0.0);
+    weights.resize(n * MAX_GROUP, 0.0);
     // Every key row must lie inside the slices (the SIMD loops read them unchecked).
     let in_bounds = keys.is_empty() || (at(keys.end - 1) + d <= kv.k.len().min(kv.v.len()));
-    #[cfg(target_arch = "x86_64")]
-    if in_bounds && d.is_multiple_of(LANES) && avx2_fma() {
-        // SAFETY: the CPU has AVX2 and FMA; every row read is in bounds (checked above).
-        unsafe { x86::attend_row(query, kv, g, keys, scale, weights, out) };
-        return;
-    }
     assert!(in_bounds, "attention keys past the cache");
-    let mut max = f32::NEG_INFINITY;
-    for (w, j) in weights.iter_mut().zip(keys.clone()) {
-        *w = dot(query, &kv.k[at(j)..at(j) + d]) * scale;
-        max = max.max(*w);
-    }
-    normalize(weights, max);
-    // The output in slices of 16 dimensions, each accumulated over all keys.
-    for (c, slice) in out.chunks_mut(LANES).enumerate() {
-        let mut acc = [0f32; LANES];
-        let width = slice.len();
-        for (j, &w) in keys.clone().zip(weights.iter()) {
-            let value = &kv.v[at(j) + LANES * c..at(j) + LANES * c + width];
-            for (a, &x) in acc.iter_mut().zip(value) {
-                *a += w * x;
+    assert!(queries.len() == out.len() && queries.len().is_multiple_of(d.max(1)));
+    for (queries, out) in queries
+        .chunks(MAX_GROUP * d)
+        .zip(out.chunks_mut(MAX_GROUP * d))
+    {
+        #[cfg(target_arch = "x86_64")]
+        if d.is_multiple_of(LANES) && crate::vector_math::avx2_fma() {
+            // SAFETY: the CPU has AVX2 and FMA; every row read is in bounds (checked above);
+            // `weights` holds `MAX_GROUP` rows of `n`.
+            unsafe {
+                match queries.len() / d {
+                    1 => x86::attend::<1>(queries, kv, g, keys.clone(), scale, weights, out),
+                    2 => x86::attend::<2>(queries, kv, g, keys.clone(), scale, weights, out),
+                    3 => x86::attend::<3>(queries, kv, g, keys.clone(), scale, weights, out),
+                    _ => x86::attend::<4>(queries, kv, g, keys.clone(), scale, weights, out),
+                }
+            }
+            continue;
+        }
+        for (query, out) in queries.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            let weights = &mut weights[..n];
+            let mut max = f32::NEG_INFINITY;
+            for (w, j) in weights.iter_mut().zip(keys.clone()) {
+                *w = dot(query, &kv.k[at(j)..at(j) + d]) * scale;
+                max = max.max(*w);
+            }
+            softmax_in_place(weights, max);
+            // The output in slices of 16 dimensions, each accumulated over all keys.
+            for (c, slice) in out.chunks_mut(LANES).enumerate() {
+                let mut acc = [0f32; LANES];
+                let width = slice.len();
+                for (j, &w) in keys.clone().zip(weights.iter()) {
+                    let value = &kv.v[at(j) + LANES * c..at(j) + LANES * c + width];
+                    for (a, &x) in acc.iter_mut().zip(value) {
+                        *a += w * x;
+                    }
+                }
+                slice.copy_from_slice(&acc[..width]);
             }
         }
-        slice.copy_from_slice(&acc[..width]);
     }
 }
 
-/// Scores to softmax weights, in place (`max` is the largest score).
-fn normalize(weights: &mut [f32], max: f32) {
-    let mut sum = 0f32;
-    for w in weights.iter_mut() {
-        *w = (*w - max).exp();
-        sum += *w;
-    }
-    for w in weights.iter_mut() {
-        *w /= sum;
-    }
-}
-
-/// Whether the CPU has AVX2 and FMA (detected once).
-#[cfg(target_arch = "x86_64")]
-fn avx2_fma() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
-}
+/// Query heads attended together by one call of the SIMD loops.
+const MAX_GROUP: usize = 4;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{normalize, KvView, LANES};
+    use super::{KvView, LANES, MAX_GROUP};
+    use crate::vector_math::softmax_in_place;
+    use crate::vector_math::x86::sum8;
     use std::arch::x86_64::*;
 
-    /// [`super::attend_row`] with 256-bit registers, for `head_dim` a multiple of 16 and key
-    /// rows checked to be in bounds. `weights` has one slot per key.
+    /// Keys (and values) ahead of the one in use that are prefetched: the cache of a layer
+    /// comes from L3 or memory, with a stride the hardware prefetcher follows too slowly.
+    const AHEAD: usize = 24;
+
+    /// Prefetches the `d` floats at `at` (never faults, whatever the address).
+    #[inline(always)]
+    unsafe fn prefetch_row(at: *const f32, d: usize) {
+        for line in (0..d).step_by(16) {
+            _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line) as *const i8);
+        }
+    }
+
+    /// [`super::attend`] of `Q` queries with 256-bit registers, for `head_dim` a multiple of
+    /// 16 and key rows checked to be in bounds: each key and value row is loaded once for all
+    /// `Q` queries. `weights` has `MAX_GROUP` rows of one slot per key.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn attend_row(
-        query: &[f32],
+    pub(super) unsafe fn attend<const Q: usize>(
+        queries: &[f32],
         kv: &KvView<'_>,
         g: usize,
         keys: std::ops::Range<usize>,
@@ -257,39 +287,52 @@ mod x86 {
         weights: &mut [f32],
         out: &mut [f32],
     ) {
-        let d = query.len();
+        debug_assert!(Q <= MAX_GROUP && queries.len() == Q * kv.head_stride);
+        let d = kv.head_stride;
+        let n = keys.len();
         let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
-        let (q, k, v) = (query.as_ptr(), kv.k.as_ptr(), kv.v.as_ptr());
-        let mut max = f32::NEG_INFINITY;
-        for (w, j) in weights.iter_mut().zip(keys.clone()) {
+        let (q, k, v) = (queries.as_ptr(), kv.k.as_ptr(), kv.v.as_ptr());
+        let mut max = [f32::NEG_INFINITY; Q];
+        for (i, j) in keys.clone().enumerate() {
             let key = k.add(at(j));
-            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            prefetch_row(k.wrapping_add(at(j + AHEAD)), d);
+            let mut acc = [[_mm256_setzero_ps(); 2]; Q];
             for c in (0..d).step_by(LANES) {
-                a = _mm256_fmadd_ps(_mm256_loadu_ps(q.add(c)), _mm256_loadu_ps(key.add(c)), a);
-                b = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(q.add(c + 8)),
-                    _mm256_loadu_ps(key.add(c + 8)),
-                    b,
-                );
+                let (k0, k1) = (_mm256_loadu_ps(key.add(c)), _mm256_loadu_ps(key.add(c + 8)));
+                for (qi, acc) in acc.iter_mut().enumerate() {
+                    let query = q.add(qi * d + c);
+                    acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(query), k0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(_mm256_loadu_ps(query.add(8)), k1, acc[1]);
+                }
             }
-            let s = _mm256_add_ps(a, b);
-            let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-            *w = _mm_cvtss_f32(s) * scale;
-            max = max.max(*w);
+            for qi in 0..Q {
+                let s = sum8(_mm256_add_ps(acc[qi][0], acc[qi][1])) * scale;
+                *weights.get_unchecked_mut(qi * n + i) = s;
+                max[qi] = max[qi].max(s);
+            }
         }
-        normalize(weights, max);
+        for (qi, &max) in max.iter().enumerate() {
+            softmax_in_place(&mut weights[qi * n..(qi + 1) * n], max);
+        }
+        let o = out.as_mut_ptr();
         for c in (0..d).step_by(LANES) {
-            let (mut a, mut b) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            for (&w, j) in weights.iter().zip(keys.clone()) {
+            let mut acc = [[_mm256_setzero_ps(); 2]; Q];
+            for (i, j) in keys.clone().enumerate() {
                 let value = v.add(at(j) + c);
-                let w = _mm256_set1_ps(w);
-                a = _mm256_fmadd_ps(w, _mm256_loadu_ps(value), a);
-                b = _mm256_fmadd_ps(w, _mm256_loadu_ps(value.add(8)), b);
+                if c == 0 {
+                    prefetch_row(v.wrapping_add(at(j + AHEAD)), d);
+                }
+                let (v0, v1) = (_mm256_loadu_ps(value), _mm256_loadu_ps(value.add(8)));
+                for (qi, acc) in acc.iter_mut().enumerate() {
+                    let w = _mm256_set1_ps(*weights.get_unchecked(qi * n + i));
+                    acc[0] = _mm256_fmadd_ps(w, v0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(w, v1, acc[1]);
+                }
             }
-            _mm256_storeu_ps(out.as_mut_ptr().add(c), a);
-            _mm256_storeu_ps(out.as_mut_ptr().add(c + 8), b);
+            for (qi, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(o.add(qi * d + c), acc[0]);
+                _mm256_storeu_ps(o.add(qi * d + c + 8), acc[1]);
+            }
         }
     }
 }
@@ -322,17 +365,13 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 impl Mlp {
-    /// `down(silu(gate(x)) · up(x))` of `[tokens, hidden]`, SiLU as candle computes it.
+    /// `down(silu(gate(x)) · up(x))` of `[tokens, hidden]` (SiLU with the vector `exp` of
+    /// [`crate::vector_math`]).
     pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
         let [gate, up]: [Vec<f32>; 2] = Linear::forward_host_many(&[&self.gate, &self.up], x)?
             .try_into()
             .map_err(|_| ModelError::InvalidRequest("gate/up projection count".into()))?;
-        let h: Vec<f32> = gate
-            .iter()
-            .zip(&up)
-            .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
-            .collect();
-        self.down.forward_host(&h)
+        self.down.forward_host(&silu_mul(&gate, &up))
     }
 }
 
@@ -391,47 +430,61 @@ mod tests {
     use super::*;
     use crate::test_noise::noise;
 
-    /// The attention row (SIMD where the CPU has it, and the portable loops for a head size
-    /// that is not a multiple of 16) against a plain f64 computation.
+    /// Attention of groups of 1 to 6 queries of one KV head (SIMD where the CPU has it, in
+    /// groups of up to four, and the portable loops for a head size that is not a multiple of
+    /// 16) against a plain f64 computation, query by query.
     #[test]
-    fn attention_row_matches_f64() {
+    fn attention_matches_f64() {
         for (d, heads, keys) in [(64, 3, 37), (24, 2, 9), (128, 1, 1)] {
-            let positions = keys + 5;
-            let k = noise(positions * heads * d, 1);
-            let v = noise(positions * heads * d, 2);
-            let kv = KvView {
-                k: &k,
-                v: &v,
-                head_stride: d,
-                position_stride: heads * d,
-            };
-            let query = noise(d, 3);
-            let (g, range) = (heads - 1, 3..3 + keys);
-            let scale = 0.125f32;
-            let mut out = vec![0f32; d];
-            attend_row(&query, &kv, g, range.clone(), scale, &mut vec![], &mut out);
-            let at = |j: usize| j * heads * d + g * d;
-            let scores: Vec<f64> = range
-                .clone()
-                .map(|j| {
-                    let s: f64 = (0..d).map(|c| query[c] as f64 * k[at(j) + c] as f64).sum();
-                    s * scale as f64
-                })
-                .collect();
-            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-            let sum: f64 = e.iter().sum();
-            for c in 0..d {
-                let expected: f64 = range
-                    .clone()
-                    .zip(&e)
-                    .map(|(j, w)| w / sum * v[at(j) + c] as f64)
-                    .sum();
-                assert!(
-                    (out[c] as f64 - expected).abs() < 1e-5,
-                    "d {d}, dim {c}: {} vs {expected}",
-                    out[c]
+            for group in [1, 3, 6] {
+                let positions = keys + 5;
+                let k = noise(positions * heads * d, 1);
+                let v = noise(positions * heads * d, 2);
+                let kv = KvView {
+                    k: &k,
+                    v: &v,
+                    head_stride: d,
+                    position_stride: heads * d,
+                };
+                let queries = noise(group * d, 3);
+                let (g, range) = (heads - 1, 3..3 + keys);
+                let scale = 0.125f32;
+                let mut out = vec![0f32; group * d];
+                attend(
+                    &queries,
+                    &kv,
+                    g,
+                    range.clone(),
+                    scale,
+                    &mut vec![],
+                    &mut out,
                 );
+                let at = |j: usize| j * heads * d + g * d;
+                for (query, out) in queries.chunks_exact(d).zip(out.chunks_exact(d)) {
+                    let scores: Vec<f64> = range
+                        .clone()
+                        .map(|j| {
+                            let s: f64 =
+                                (0..d).map(|c| query[c] as f64 * k[at(j) + c] as f64).sum();
+                            s * scale as f64
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                    let sum: f64 = e.iter().sum();
+                    for c in 0..d {
+                        let expected: f64 = range
+                            .clone()
+                            .zip(&e)
+                            .map(|(j, w)| w / sum * v[at(j) + c] as f64)
+                            .sum();
+                        assert!(
+                            (out[c] as f64 - expected).abs() < 1e-5,
+                            "d {d}, group {group}, dim {c}: {} vs {expected}",
+                            out[c]
+                        );
+                    }
+                }
             }
         }
     }

@@ -28,7 +28,9 @@ pub mod mistral;
 pub mod mixtral;
 pub mod model;
 pub mod quant;
+mod team;
 pub mod tokenizer;
+mod vector_math;
 pub mod weights;
 
 use std::path::Path;

@@ -11,6 +11,7 @@ use crate::host::{add_in_place, Rows};
 use crate::kv_cache::LayerCache;
 use crate::layers::{attention_mask, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
 use crate::mixtral::SparseMoe;
+use crate::team;
 use crate::weights::{TensorName, WeightSource};
 use crate::{llama, mistral, mixtral};
 
@@ -257,6 +258,21 @@ impl DecoderLayer {
         Ok((x + h)?)
     }
 
+    /// Every matrix of the layer.
+    fn matrices(&self) -> Vec<&Linear> {
+        let a = &self.attn;
+        let mut all = vec![&a.q, &a.k, &a.v, &a.o];
+        let mlps = match &self.ffn {
+            FeedForward::Dense(mlp) => std::slice::from_ref(mlp),
+            FeedForward::Sparse(moe) => {
+                all.push(&moe.router);
+                moe.experts.as_slice()
+            }
+        };
+        all.extend(mlps.iter().flat_map(|m| [&m.gate, &m.up, &m.down]));
+        all
+    }
+
     /// [`DecoderLayer::forward`] on plain f32 rows (see [`crate::host`]), in place.
     fn forward_host(
         &self,
@@ -295,6 +311,9 @@ pub struct Model {
     rope: RotaryEmbedding,
     device: Device,
     dtype: DType,
+    /// Every matrix runs in corral's kernels, so the host path's parallel regions are all
+    /// [`team::for_each_task`]s and a forward pass may hold the pool as a spinning team.
+    all_simd: bool,
 }
 
 impl Model {
@@ -353,7 +372,12 @@ impl Model {
             c.rms_norm_eps,
         );
         let rope = RotaryEmbedding::new(c, dtype, &options.device)?;
+        let all_simd = [&embed, &lm_head]
+            .into_iter()
+            .chain(layers.iter().flat_map(DecoderLayer::matrices))
+            .all(|m| matches!(m, Linear::Simd(_)));
         Ok(Self {
+            all_simd,
             id: NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed),
             embed,
             layers,
@@ -392,12 +416,7 @@ impl Model {
         let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
         let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
         let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
-        let host = self.device.is_cpu()
-            && self.dtype == DType::F32
-            && batch
-                .iter()
-                .all(|(seq, _)| seq.layers.iter().all(LayerCache::is_host));
-        let mut data = if host {
+        let mut data = if self.runs_on_host(batch) {
             self.run_host(batch, &ids, &starts, &lens, request)?
         } else {
             self.run_tensors(batch, &ids, &starts, &lens, request)?
@@ -420,6 +439,15 @@ impl Model {
         }
         out.reverse();
         Ok(out)
+    }
+
+    /// Whether `batch` takes the plain-buffer path ([`crate::host`]).
+    fn runs_on_host(&self, batch: &[(&mut Sequence, &[u32])]) -> bool {
+        self.device.is_cpu()
+            && self.dtype == DType::F32
+            && batch
+                .iter()
+                .all(|(seq, _)| seq.layers.iter().all(LayerCache::is_host))
     }
 
     /// The general path: candle tensors `[sum tokens, hidden]`.
@@ -565,8 +593,13 @@ impl LanguageModel for Model {
         let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
         // Run the whole step on a worker of the thread pool: the parallel kernels inside then
         // share work with the other workers directly instead of handing every operation over
-        // from this thread (two context switches per operation).
-        let result = rayon::scope(|_| self.run(batch, request));
+        // from this thread (two context switches per operation). When every region is corral's
+        // own, the other workers spin as a team for the whole step (no wake-ups per region).
+        let result = if self.all_simd && self.runs_on_host(batch) {
+            team::with_team(|| self.run(batch, request))
+        } else {
+            rayon::scope(|_| self.run(batch, request))
+        };
         if result.is_err() {
             // Some layers may have appended to their caches before the failure.
             for ((seq, _), start) in batch.iter_mut().zip(starts) {

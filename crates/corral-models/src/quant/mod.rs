@@ -29,6 +29,8 @@ mod kernels;
 #[cfg(test)]
 mod tests;
 
+use std::sync::{Mutex, OnceLock};
+
 use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
@@ -400,16 +402,21 @@ impl QuantMatrix {
                     .map(move |g| (i, g))
             })
             .collect();
-        let parts: Vec<Vec<f32>> = tasks
-            .par_iter()
-            .map(|&(i, first)| {
-                let m = mats[i];
-                let last = (first + per_task).min(m.rows.div_ceil(ROWS));
-                m.groups_times(first..last, &acts, tokens, kernel)
-            })
-            .collect();
+        let parts: Vec<OnceLock<Vec<f32>>> = tasks.iter().map(|_| OnceLock::new()).collect();
+        crate::team::for_each_task(tasks.len(), |k| {
+            let (i, first) = tasks[k];
+            let m = mats[i];
+            let last = (first + per_task).min(m.rows.div_ceil(ROWS));
+            let _ = parts[k].set(m.groups_times(first..last, &acts, tokens, kernel));
+        });
+        let parts = parts
+            .into_iter()
+            .map(|p| p.into_inner().unwrap_or_default());
         let mut outs: Vec<Vec<f32>> = mats.iter().map(|m| vec![0f32; tokens * m.rows]).collect();
         for (&(i, first), part) in tasks.iter().zip(parts) {
+            if part.is_empty() {
+                continue;
+            }
             let rows = mats[i].rows;
             let start = first * ROWS;
             let width = part.len() / tokens;
@@ -572,8 +579,22 @@ impl Q8Activations {
             .chunks(cols.max(1))
             .zip(q.chunks_mut(cols.max(1)))
             .zip(blocks.chunks_mut((cols / BLOCK).max(1)));
-        if x.len() / cols.max(1) >= 32 {
-            rows.par_bridge().for_each(quantize_row);
+        let tokens = x.len() / cols.max(1);
+        if tokens >= 32 {
+            // A task per run of 8 rows (each task takes its rows out of its slot).
+            let runs: Vec<Mutex<Vec<Row<'_>>>> = {
+                let mut rows = rows.peekable();
+                let mut runs = Vec::new();
+                while rows.peek().is_some() {
+                    runs.push(Mutex::new(rows.by_ref().take(8).collect()));
+                }
+                runs
+            };
+            crate::team::for_each_task(runs.len(), |k| {
+                if let Ok(mut run) = runs[k].lock() {
+                    run.drain(..).for_each(quantize_row);
+                }
+            });
         } else {
             rows.for_each(quantize_row);
         }

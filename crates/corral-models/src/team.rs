@@ -1,0 +1,182 @@
+//! A team of spinning threads for the parallel regions of one forward pass.
+//!
+//! A decode step of a small model runs about five parallel regions per layer (the projections,
+//! attention, the FFN), 150 for SmolLM2, each a few tens of microseconds of work. Through
+//! rayon's pool each region wakes a sleeping worker (a futex wake, and in a VM an
+//! inter-processor interrupt), which took a large share of a batched step: with 8 sequences
+//! two threads ran the matmuls at about 60% of twice one thread's speed. Here the pool's other
+//! workers stay for the whole forward pass in a loop that spins on the next region
+//! ([`with_team`]), and each region ([`for_each_task`]) hands them its tasks through a few
+//! atomics — no sleeping, no wake-ups. The helpers leave when the pass ends (and, should the
+//! pass go quiet for a millisecond, before: a helper never waits on the pass forever).
+//!
+//! Off a team (the tensor path, direct calls) [`for_each_task`] runs on rayon's pool.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+/// One region's tasks, on the leader's stack while the region runs.
+struct Region<'a> {
+    run: &'a (dyn Fn(usize) + Sync),
+    tasks: usize,
+    /// The next task index to claim.
+    next: AtomicUsize,
+    /// Tasks completed.
+    done: AtomicUsize,
+}
+
+impl Region<'_> {
+    /// Claims and runs tasks until none is left.
+    fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.tasks {
+                return;
+            }
+            (self.run)(i);
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// What the leader and the helpers share.
+struct Team {
+    /// The current region (null between regions). Its lifetime is erased: the leader keeps it
+    /// alive until no helper holds it (`holding` is 0 after the pointer was cleared).
+    region: AtomicPtr<Region<'static>>,
+    /// Helpers between loading `region` and being done with it.
+    holding: AtomicUsize,
+    stop: AtomicBool,
+}
+
+thread_local! {
+    /// The team this thread leads, while it runs a forward pass.
+    static LEADING: Cell<*const Team> = const { Cell::new(std::ptr::null()) };
+}
+
+/// How long a helper spins without a region before it leaves.
+const IDLE: Duration = Duration::from_millis(1);
+
+impl Team {
+    fn help(&self) {
+        let mut idle_since = Instant::now();
+        while !self.stop.load(Ordering::Acquire) {
+            let region = self.region.load(Ordering::SeqCst);
+            if region.is_null() {
+                if idle_since.elapsed() > IDLE {
+                    return;
+                }
+                std::hint::spin_loop();
+                continue;
+            }
+            self.holding.fetch_add(1, Ordering::SeqCst);
+            // Only a region still published may be used: after the leader cleared it, it
+            // waits for `holding` to drop to 0 before the region goes away.
+            if self.region.load(Ordering::SeqCst) == region {
+                // SAFETY: published and not yet cleared after `holding` was raised, so the
+                // leader keeps it alive until this helper lowers `holding`.
+                unsafe { &*region }.work();
+            }
+            self.holding.fetch_sub(1, Ordering::SeqCst);
+            idle_since = Instant::now();
+        }
+    }
+
+    fn run(&self, tasks: usize, run: &(dyn Fn(usize) + Sync)) {
+        let region = Region {
+            run,
+            tasks,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+        };
+        let erased = &region as *const Region<'_> as *mut Region<'static>;
+        self.region.store(erased, Ordering::SeqCst);
+        region.work();
+        while region.done.load(Ordering::Acquire) < tasks {
+            std::hint::spin_loop();
+        }
+        self.region.store(std::ptr::null_mut(), Ordering::SeqCst);
+        while self.holding.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Runs `body` on a worker of rayon's pool with the pool's other workers as a spinning team
+/// for the [`for_each_task`] regions inside it.
+pub(crate) fn with_team<R: Send>(body: impl FnOnce() -> R + Send) -> R {
+    let threads = rayon::current_num_threads();
+    let team = Team {
+        region: AtomicPtr::new(std::ptr::null_mut()),
+        holding: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+    };
+    rayon::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|_| {
+                // The leader itself may run a helper job while it waits inside rayon: it must
+                // not spin on its own team.
+                if !std::ptr::eq(LEADING.with(Cell::get), &team) {
+                    team.help();
+                }
+            });
+        }
+        let outer = LEADING.with(|l| l.replace(&team));
+        let result = body();
+        LEADING.with(|l| l.set(outer));
+        team.stop.store(true, Ordering::Release);
+        result
+    })
+}
+
+/// Runs `run(i)` for every `i < tasks`: on the team this thread leads, if any, otherwise on
+/// rayon's pool.
+pub(crate) fn for_each_task(tasks: usize, run: impl Fn(usize) + Sync) {
+    let team = LEADING.with(Cell::get);
+    if team.is_null() || tasks <= 1 {
+        if tasks <= 1 {
+            (0..tasks).for_each(run);
+        } else {
+            let run = &run;
+            (0..tasks).into_par_iter().for_each(run);
+        }
+        return;
+    }
+    // SAFETY: `LEADING` points to the team of a `with_team` call still running on this thread
+    // (it is reset before the team goes away).
+    unsafe { &*team }.run(tasks, &run);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Every task of every region runs exactly once, inside and outside a team, including
+    /// regions nested in a rayon call inside the team.
+    #[test]
+    fn every_task_runs_once() {
+        let counts: Vec<AtomicUsize> = (0..1000).map(|_| AtomicUsize::new(0)).collect();
+        with_team(|| {
+            for round in 0..200 {
+                for_each_task(round % 17 + 1, |i| {
+                    counts[i * 50 + round % 50].fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            let inner = Mutex::new(0);
+            (0..4)
+                .into_par_iter()
+                .for_each(|_| *inner.lock().unwrap() += 1);
+            assert_eq!(*inner.lock().unwrap(), 4);
+        });
+        for_each_task(5, |i| {
+            counts[i].fetch_add(1, Ordering::Relaxed);
+        });
+        let total: usize = counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let expected: usize = (0..200).map(|r| r % 17 + 1).sum::<usize>() + 5;
+        assert_eq!(total, expected);
+    }
+}
