@@ -461,6 +461,9 @@ mod x86 {
     ) -> [[[f32; ROWS]; 2]; T] {
         let mask = _mm512_set1_epi8(0x0f);
         pair_blocks!([a, b], x, 16, |va, vb, blk| {
+            // Low and high nibbles in two chains per token, unless the tokens alone give
+            // enough independent chains (and the registers are needed for them).
+            let split = T < 8;
             let mut isum = [_mm512_setzero_si512(); T];
             let mut isum_hi = [_mm512_setzero_si512(); T];
             for k in 0..4 {
@@ -471,11 +474,17 @@ mod x86 {
                     let q = x[t].q.as_ptr().add(blk * BLOCK) as *const i32;
                     let (plo, phi) = (q.add(k).read_unaligned(), q.add(k + 4).read_unaligned());
                     isum[t] = _mm512_dpbusd_epi32(isum[t], lo, _mm512_set1_epi32(plo));
-                    isum_hi[t] = _mm512_dpbusd_epi32(isum_hi[t], hi, _mm512_set1_epi32(phi));
+                    if split {
+                        isum_hi[t] = _mm512_dpbusd_epi32(isum_hi[t], hi, _mm512_set1_epi32(phi));
+                    } else {
+                        isum[t] = _mm512_dpbusd_epi32(isum[t], hi, _mm512_set1_epi32(phi));
+                    }
                 }
             }
-            for t in 0..T {
-                isum[t] = _mm512_add_epi32(isum[t], isum_hi[t]);
+            if split {
+                for t in 0..T {
+                    isum[t] = _mm512_add_epi32(isum[t], isum_hi[t]);
+                }
             }
             isum
         })

@@ -43,6 +43,9 @@ const BLOCK: usize = 32;
 const ROWS: usize = 8;
 /// Tokens computed together by the kernels (each weight block is unpacked once per tile).
 const TILE: usize = 4;
+/// Tokens computed together by the two-group 512-bit kernels, which have the registers for it
+/// (batched decoding of 8 sequences is one such tile).
+const WIDE_TILE: usize = 8;
 
 /// The supported GGML block formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,8 +451,16 @@ impl QuantMatrix {
             let (first, second) = (self.group(g), self.group((g + 1).min(range.end - 1)));
             if kernel == Kernel::Avx512 && g + 1 < range.end {
                 // Two groups at once in 512-bit registers.
+                let wide = tokens - tokens % WIDE_TILE;
+                for t in (0..wide).step_by(WIDE_TILE) {
+                    let x = acts.rows::<WIDE_TILE>(t);
+                    let ys = kernels::pair_tile(kernel, [&first, &second], &x);
+                    for (k, ys) in ys.iter().enumerate() {
+                        write(t + k, ys);
+                    }
+                }
                 each_tile(
-                    tokens,
+                    wide..tokens,
                     acts,
                     |x| kernels::pair_tile(kernel, [&first, &second], x),
                     |x| kernels::pair_tile(kernel, [&first, &second], x),
@@ -458,7 +469,7 @@ impl QuantMatrix {
                 g += 2;
             } else {
                 each_tile(
-                    tokens,
+                    0..tokens,
                     acts,
                     |x| kernels::group_tile(kernel, &first, x).map(|y| [y]),
                     |x| kernels::group_tile(kernel, &first, x).map(|y| [y]),
@@ -471,23 +482,23 @@ impl QuantMatrix {
     }
 }
 
-/// Runs a kernel over every token, [`TILE`] tokens at a time and the leftovers one at a time,
-/// and hands each token's `N` groups of row results to `write`.
+/// Runs a kernel over the tokens `tokens`, [`TILE`] tokens at a time and the leftovers one at
+/// a time, and hands each token's `N` groups of row results to `write`.
 fn each_tile<const N: usize>(
-    tokens: usize,
+    tokens: std::ops::Range<usize>,
     acts: &Q8Activations,
     mut tile: impl FnMut(&[ActRef<'_>; TILE]) -> [[[f32; ROWS]; N]; TILE],
     mut single: impl FnMut(&[ActRef<'_>; 1]) -> [[[f32; ROWS]; N]; 1],
     mut write: impl FnMut(usize, &[[f32; ROWS]; N]),
 ) {
-    let mut t = 0;
-    while t + TILE <= tokens {
+    let mut t = tokens.start;
+    while t + TILE <= tokens.end {
         for (k, ys) in tile(&acts.rows::<TILE>(t)).iter().enumerate() {
             write(t + k, ys);
         }
         t += TILE;
     }
-    for t in t..tokens {
+    for t in t..tokens.end {
         let [ys] = single(&acts.rows::<1>(t));
         write(t, &ys);
     }
