@@ -24,8 +24,11 @@ struct Region<'a> {
     tasks: usize,
     /// The next task index to claim.
     next: AtomicUsize,
-    /// Tasks completed.
+    /// Tasks completed (or panicked).
     done: AtomicUsize,
+    /// The payload of the first task that panicked: re-raised on the leader, which would
+    /// otherwise wait forever for a task a helper never finished.
+    panic: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 impl Region<'_> {
@@ -36,7 +39,12 @@ impl Region<'_> {
             if i >= self.tasks {
                 return;
             }
-            (self.run)(i);
+            let run = std::panic::AssertUnwindSafe(|| (self.run)(i));
+            if let Err(payload) = std::panic::catch_unwind(run) {
+                if let Ok(mut first) = self.panic.lock() {
+                    first.get_or_insert(payload);
+                }
+            }
             self.done.fetch_add(1, Ordering::Release);
         }
     }
@@ -94,6 +102,7 @@ impl Team {
             tasks,
             next: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
+            panic: std::sync::Mutex::new(None),
         };
         let erased = &region as *const Region<'_> as *mut Region<'static>;
         self.region.store(erased, Ordering::SeqCst);
@@ -104,6 +113,9 @@ impl Team {
         self.region.store(std::ptr::null_mut(), Ordering::SeqCst);
         while self.holding.load(Ordering::SeqCst) != 0 {
             std::hint::spin_loop();
+        }
+        if let Some(payload) = region.panic.into_inner().ok().flatten() {
+            std::panic::resume_unwind(payload);
         }
     }
 }
@@ -178,6 +190,15 @@ mod tests {
         for_each_task(5, |i| {
             counts[i].fetch_add(1, Ordering::Relaxed);
         });
+        // A panicking task reaches the leader (instead of leaving it waiting), and the team
+        // goes on serving regions.
+        let caught = std::panic::catch_unwind(|| {
+            with_team(|| {
+                for_each_task(8, |i| assert!(i != 5, "task 5"));
+            })
+        });
+        assert!(caught.is_err());
+        with_team(|| for_each_task(3, |_| ()));
         let total: usize = counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
         let expected: usize = (0..200).map(|r| r % 17 + 1).sum::<usize>() + 5;
         assert_eq!(total, expected);
