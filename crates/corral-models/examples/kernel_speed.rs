@@ -1,6 +1,8 @@
 //! Throughput of corral's quantized matmuls at SmolLM2-135M's shapes, by tokens per call
-//! (GMAC/s, 2 threads unless `RAYON_NUM_THREADS` says otherwise): where batched decoding
-//! spends its time in the kernels.
+//! (GMAC/s, all cores unless `RAYON_NUM_THREADS` says otherwise): where batched decoding
+//! spends its time in the kernels. The calls run on rayon's pool, as outside a forward pass,
+//! so with several threads each call includes waking the pool's other workers (a forward pass
+//! keeps them spinning instead).
 //!
 //! ```text
 //! cargo run --release -p corral-models --example kernel_speed [-- Q4_1 1,4,8,16 [avx512|avx512vnni|avx2|scalar]]
@@ -48,11 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(QuantMatrix::from_ggml(format, &data, rows, cols)?)
         };
     // One SmolLM2 layer (q, k, v, o, gate, up, down) and the LM head.
-    let vocab = std::env::var("HEAD_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(49152);
-    let (h, kv, ffn) = (576, 192, 1536);
+    let (h, kv, ffn, vocab) = (576, 192, 1536, 49152);
     let qkv = [random(h, h)?, random(kv, h)?, random(kv, h)?];
     let o = random(h, h)?;
     let gate_up = [random(ffn, h)?, random(ffn, h)?];
@@ -86,8 +84,8 @@ fn run(
     head: &QuantMatrix,
     kernel: Kernel,
 ) -> Result<(), corral_models::ModelError> {
-    let (h, kv, ffn) = (576, 192, 1536);
-    let vocab = head.dims().0;
+    let (vocab, h) = head.dims();
+    let (kv, ffn) = (qkv[1].dims().0, down.dims().1);
     for &t in tokens {
         let x_h: Vec<f32> = (0..t * h)
             .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)

@@ -13,7 +13,7 @@
 //! by the same operations in the same order whatever the batch (tested).
 
 use candle_core::{DType, Device, Tensor};
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 use crate::error::{ModelError, Result};
 use crate::kv_cache::LayerCache;
@@ -154,31 +154,32 @@ impl Attention {
         // every thread busy.
         let grouped = positions.len() * kv_heads >= 4 * rayon::current_num_threads();
         let per_task = if grouped { repeat } else { 1 };
-        {
-            let chunks: Vec<Mutex<&mut [f32]>> =
-                out.chunks_mut(per_task * d).map(Mutex::new).collect();
-            team::for_each_task(chunks.len(), |index| {
-                let Ok(mut out_rows) = chunks[index].lock() else {
-                    return;
-                };
-                let first_head = index * per_task;
-                let (r, h) = (first_head / heads, first_head % heads);
-                let (seq, p) = positions[r];
-                let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
-                let queries = &q[(r * heads + h) * d..][..per_task * d];
+        let mut chunks: Vec<&mut [f32]> = out.chunks_mut(per_task * d).collect();
+        team::for_each_mut(&mut chunks, |index, out_rows| {
+            let first_head = index * per_task;
+            let (r, h) = (first_head / heads, first_head % heads);
+            let (seq, p) = positions[r];
+            let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
+            let queries = &q[(r * heads + h) * d..][..per_task * d];
+            SCORES.with_borrow_mut(|scores| {
                 attend(
                     queries,
                     &views[seq],
                     h / repeat,
                     keys,
                     scale,
-                    &mut Vec::new(),
-                    &mut out_rows,
-                );
+                    scores,
+                    out_rows,
+                )
             });
-        }
+        });
         self.o.forward_host(&out)
     }
+}
+
+thread_local! {
+    /// Each thread's scratch space for attention scores (kept between tasks and steps).
+    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One sequence's cached keys and values as f32 slices: key `j` of KV head `g` starts at

@@ -412,11 +412,12 @@ impl Model {
         &self,
         batch: &mut [(&mut Sequence, &[u32])],
         request: LogitsRequest,
+        host: bool,
     ) -> Result<Vec<Logits>> {
         let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
         let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
         let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
-        let mut data = if self.runs_on_host(batch) {
+        let mut data = if host {
             self.run_host(batch, &ids, &starts, &lens, request)?
         } else {
             self.run_tensors(batch, &ids, &starts, &lens, request)?
@@ -595,10 +596,11 @@ impl LanguageModel for Model {
         // share work with the other workers directly instead of handing every operation over
         // from this thread (two context switches per operation). When every region is corral's
         // own, the other workers spin as a team for the whole step (no wake-ups per region).
-        let result = if self.all_simd && self.runs_on_host(batch) {
-            team::with_team(|| self.run(batch, request))
+        let host = self.runs_on_host(batch);
+        let result = if self.all_simd && host {
+            team::with_team(|| self.run(batch, request, host))
         } else {
-            rayon::scope(|_| self.run(batch, request))
+            rayon::scope(|_| self.run(batch, request, host))
         };
         if result.is_err() {
             // Some layers may have appended to their caches before the failure.

@@ -14,6 +14,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -28,7 +29,7 @@ struct Region<'a> {
     done: AtomicUsize,
     /// The payload of the first task that panicked: re-raised on the leader, which would
     /// otherwise wait forever for a task a helper never finished.
-    panic: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    panic: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 impl Region<'_> {
@@ -102,7 +103,7 @@ impl Team {
             tasks,
             next: AtomicUsize::new(0),
             done: AtomicUsize::new(0),
-            panic: std::sync::Mutex::new(None),
+            panic: Mutex::new(None),
         };
         let erased = &region as *const Region<'_> as *mut Region<'static>;
         self.region.store(erased, Ordering::SeqCst);
@@ -165,10 +166,22 @@ pub(crate) fn for_each_task(tasks: usize, run: impl Fn(usize) + Sync) {
     unsafe { &*team }.run(tasks, &run);
 }
 
+/// Runs `run(i, &mut items[i])` for every item, as [`for_each_task`] does: each task has its
+/// own item (an output slot, a chunk of an output, a run of rows), so nothing is shared
+/// mutably between tasks.
+pub(crate) fn for_each_mut<T: Send>(items: &mut [T], run: impl Fn(usize, &mut T) + Sync) {
+    // A lock per item, never contended (task `i` alone takes item `i`): safe disjoint access.
+    let slots: Vec<Mutex<&mut T>> = items.iter_mut().map(Mutex::new).collect();
+    for_each_task(slots.len(), |i| {
+        if let Ok(mut item) = slots[i].lock() {
+            run(i, &mut item);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
     /// Every task of every region runs exactly once, inside and outside a team, including
     /// regions nested in a rayon call inside the team.
@@ -199,6 +212,10 @@ mod tests {
         });
         assert!(caught.is_err());
         with_team(|| for_each_task(3, |_| ()));
+        // Each item seen by its own task only.
+        let mut items = vec![0usize; 37];
+        with_team(|| for_each_mut(&mut items, |i, item| *item += i + 1));
+        assert!(items.iter().enumerate().all(|(i, &v)| v == i + 1));
         let total: usize = counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
         let expected: usize = (0..200).map(|r| r % 17 + 1).sum::<usize>() + 5;
         assert_eq!(total, expected);

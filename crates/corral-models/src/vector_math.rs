@@ -1,7 +1,7 @@
 //! Elementwise math of the CPU forward in 256-bit registers: `exp` for the attention softmax
-//! and for SiLU. A decode step of a small model calls `exp` about a hundred thousand times
-//! (every score of every head, every FFN activation); the C library's scalar `expf` took
-//! about 15% of a batched step.
+//! and for SiLU. A decode step of a small model calls `exp` hundreds of thousands of times
+//! (every score of every head, every FFN activation): with the C library's scalar `expf`,
+//! SiLU alone took 0.8 ms of a 13.8 ms step of 8 sequences (SmolLM2, per-part timers).
 //!
 //! The vector `exp` is Cephes' `expf` (range reduction by `ln 2` in two parts, a degree-6
 //! polynomial), within 2 ulp of the exact value on the clamped range (tested against f64);
@@ -95,9 +95,9 @@ pub(crate) mod x86 {
         _mm_cvtss_f32(s)
     }
 
-    /// The last `len < 8` values of a slice as 8 lanes (`fill` past them) and back.
+    /// The last `len < 8` values of a slice as 8 lanes (`fill` past them).
     #[inline(always)]
-    unsafe fn tail_lanes(values: &[f32], fill: f32) -> [f32; 8] {
+    fn tail_lanes(values: &[f32], fill: f32) -> [f32; 8] {
         let mut lanes = [fill; 8];
         lanes[..values.len()].copy_from_slice(values);
         lanes

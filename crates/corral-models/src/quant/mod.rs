@@ -29,8 +29,6 @@ mod kernels;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Mutex, OnceLock};
-
 use rayon::prelude::*;
 
 use crate::error::{ModelError, Result};
@@ -392,6 +390,9 @@ impl QuantMatrix {
             )));
         }
         let tokens = x.len() / cols;
+        if tokens == 0 {
+            return Ok(mats.iter().map(|_| Vec::new()).collect());
+        }
         let acts = Q8Activations::quantize(x, cols, kernel);
         // Tasks are runs of groups of one matrix, each producing `[tokens, groups · ROWS]`.
         let total_groups: usize = mats.iter().map(|m| m.rows.div_ceil(ROWS)).sum();
@@ -405,21 +406,15 @@ impl QuantMatrix {
                     .map(move |g| (i, g))
             })
             .collect();
-        let parts: Vec<OnceLock<Vec<f32>>> = tasks.iter().map(|_| OnceLock::new()).collect();
-        crate::team::for_each_task(tasks.len(), |k| {
+        let mut parts = vec![Vec::new(); tasks.len()];
+        crate::team::for_each_mut(&mut parts, |k, part| {
             let (i, first) = tasks[k];
             let m = mats[i];
             let last = (first + per_task).min(m.rows.div_ceil(ROWS));
-            let _ = parts[k].set(m.groups_times(first..last, &acts, tokens, kernel));
+            *part = m.groups_times(first..last, &acts, tokens, kernel);
         });
-        let parts = parts
-            .into_iter()
-            .map(|p| p.into_inner().unwrap_or_default());
         let mut outs: Vec<Vec<f32>> = mats.iter().map(|m| vec![0f32; tokens * m.rows]).collect();
         for (&(i, first), part) in tasks.iter().zip(parts) {
-            if part.is_empty() {
-                continue;
-            }
             let rows = mats[i].rows;
             let start = first * ROWS;
             let width = part.len() / tokens;
@@ -450,31 +445,25 @@ impl QuantMatrix {
             };
             let (first, second) = (self.group(g), self.group((g + 1).min(range.end - 1)));
             if kernel == Kernel::Avx512 && g + 1 < range.end {
-                // Two groups at once in 512-bit registers.
-                let wide = tokens - tokens % WIDE_TILE;
-                for t in (0..wide).step_by(WIDE_TILE) {
-                    let x = acts.rows::<WIDE_TILE>(t);
-                    let ys = kernels::pair_tile(kernel, [&first, &second], &x);
-                    for (k, ys) in ys.iter().enumerate() {
-                        write(t + k, ys);
-                    }
-                }
-                each_tile(
-                    wide..tokens,
-                    acts,
-                    |x| kernels::pair_tile(kernel, [&first, &second], x),
-                    |x| kernels::pair_tile(kernel, [&first, &second], x),
-                    |t, ys| write(t, ys),
-                );
+                // Two groups at once in 512-bit registers, 8 tokens at a time.
+                let pair = [&first, &second];
+                let t = each_tile::<WIDE_TILE, 2>(0..tokens, acts, &mut write, |x| {
+                    kernels::pair_tile(kernel, pair, x)
+                });
+                let t = each_tile::<TILE, 2>(t..tokens, acts, &mut write, |x| {
+                    kernels::pair_tile(kernel, pair, x)
+                });
+                each_tile::<1, 2>(t..tokens, acts, &mut write, |x| {
+                    kernels::pair_tile(kernel, pair, x)
+                });
                 g += 2;
             } else {
-                each_tile(
-                    0..tokens,
-                    acts,
-                    |x| kernels::group_tile(kernel, &first, x).map(|y| [y]),
-                    |x| kernels::group_tile(kernel, &first, x).map(|y| [y]),
-                    |t, ys| write(t, ys),
-                );
+                let t = each_tile::<TILE, 1>(0..tokens, acts, &mut write, |x| {
+                    kernels::group_tile(kernel, &first, x).map(|y| [y])
+                });
+                each_tile::<1, 1>(t..tokens, acts, &mut write, |x| {
+                    kernels::group_tile(kernel, &first, x).map(|y| [y])
+                });
                 g += 1;
             }
         }
@@ -482,26 +471,22 @@ impl QuantMatrix {
     }
 }
 
-/// Runs a kernel over the tokens `tokens`, [`TILE`] tokens at a time and the leftovers one at
-/// a time, and hands each token's `N` groups of row results to `write`.
-fn each_tile<const N: usize>(
+/// Runs a kernel over the whole tiles of `T` tokens in `tokens` and hands each token's `N`
+/// groups of row results to `write`; returns the first token left over (fewer than `T`).
+fn each_tile<const T: usize, const N: usize>(
     tokens: std::ops::Range<usize>,
     acts: &Q8Activations,
-    mut tile: impl FnMut(&[ActRef<'_>; TILE]) -> [[[f32; ROWS]; N]; TILE],
-    mut single: impl FnMut(&[ActRef<'_>; 1]) -> [[[f32; ROWS]; N]; 1],
-    mut write: impl FnMut(usize, &[[f32; ROWS]; N]),
-) {
+    write: &mut impl FnMut(usize, &[[f32; ROWS]]),
+    mut kernel: impl FnMut(&[ActRef<'_>; T]) -> [[[f32; ROWS]; N]; T],
+) -> usize {
     let mut t = tokens.start;
-    while t + TILE <= tokens.end {
-        for (k, ys) in tile(&acts.rows::<TILE>(t)).iter().enumerate() {
+    while t + T <= tokens.end {
+        for (k, ys) in kernel(&acts.rows::<T>(t)).iter().enumerate() {
             write(t + k, ys);
         }
-        t += TILE;
+        t += T;
     }
-    for t in t..tokens.end {
-        let [ys] = single(&acts.rows::<1>(t));
-        write(t, &ys);
-    }
+    t
 }
 
 /// The 6-bit scale and min of block `j` (0..8) from a Q4K super-block's 12 packed bytes
@@ -580,34 +565,23 @@ impl Q8Activations {
         // (scale, Σp) per block.
         let mut blocks = vec![(0f32, 0i32); x.len() / BLOCK];
         type Row<'a> = ((&'a [f32], &'a mut [i8]), &'a mut [(f32, i32)]);
-        let quantize_row = |((x, q), blocks): Row<'_>| {
+        let quantize_row = |((x, q), blocks): &mut Row<'_>| {
             let parts = x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK));
             for (block, (x, q)) in blocks.iter_mut().zip(parts) {
                 *block = kernels::quantize_block(kernel, x, q);
             }
         };
-        let rows = x
+        let mut rows: Vec<Row<'_>> = x
             .chunks(cols.max(1))
             .zip(q.chunks_mut(cols.max(1)))
-            .zip(blocks.chunks_mut((cols / BLOCK).max(1)));
-        let tokens = x.len() / cols.max(1);
-        if tokens >= 32 {
-            // A task per run of 8 rows (each task takes its rows out of its slot).
-            let runs: Vec<Mutex<Vec<Row<'_>>>> = {
-                let mut rows = rows.peekable();
-                let mut runs = Vec::new();
-                while rows.peek().is_some() {
-                    runs.push(Mutex::new(rows.by_ref().take(8).collect()));
-                }
-                runs
-            };
-            crate::team::for_each_task(runs.len(), |k| {
-                if let Ok(mut run) = runs[k].lock() {
-                    run.drain(..).for_each(quantize_row);
-                }
-            });
+            .zip(blocks.chunks_mut((cols / BLOCK).max(1)))
+            .collect();
+        if rows.len() >= 32 {
+            // A task per run of 8 rows.
+            let mut runs: Vec<&mut [Row<'_>]> = rows.chunks_mut(8).collect();
+            crate::team::for_each_mut(&mut runs, |_, run| run.iter_mut().for_each(quantize_row));
         } else {
-            rows.for_each(quantize_row);
+            rows.iter_mut().for_each(quantize_row);
         }
         Self {
             cols,
