@@ -64,6 +64,11 @@ pub(super) fn group_tile<const T: usize>(
     debug_assert!(x.iter().all(|a| a.q.len() == BLOCK * a.scale.len()));
     debug_assert!(group.scale.len() == x[0].scale.len() * ROWS);
     debug_assert!(group.values.len() == group.scale.len() * group.format.value_bytes());
+    // The SIMD kernels read every token's scales and sums through raw pointers.
+    let blocks = x[0].scale.len();
+    assert!(x
+        .iter()
+        .all(|a| a.scale.len() == blocks && a.sum.len() == blocks));
     match (kernel, group.format) {
         // SAFETY (all): `matmul_many` checked that the CPU supports the kernel's features,
         // and the slices have the lengths asserted above.
@@ -166,10 +171,16 @@ mod x86 {
         _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().add(b * ROWS) as *const __m128i))
     }
 
-    /// The 8 rows' scales `d` and offsets `m` of block `b` (see `GroupRef::scales`).
+    /// The 8 rows' scales `d` and offsets `m` of block `b` (see `GroupRef::scales`). The
+    /// kernels call it with a constant `format` inside a loop of their own per format, so the
+    /// match folds away.
     #[inline(always)]
-    unsafe fn block_scales(group: &GroupRef<'_>, b: usize) -> (__m256, Option<__m256>) {
-        match group.format {
+    unsafe fn block_scales(
+        format: BlockFormat,
+        group: &GroupRef<'_>,
+        b: usize,
+    ) -> (__m256, Option<__m256>) {
+        match format {
             BlockFormat::Q4_0 => {
                 let d = halves(group.scale, b);
                 (d, Some(_mm256_mul_ps(d, _mm256_set1_ps(-8.0))))
@@ -199,53 +210,65 @@ mod x86 {
         )
     }
 
-    /// The per-block float steps shared by every kernel (see `group_scalar`).
-    macro_rules! finish_block {
-        ($group:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr) => {{
-            let (group, x, b) = ($group, $x, $b);
-            let (d, m) = block_scales(group, b);
-            for t in 0..T {
-                let ds = _mm256_mul_ps(d, _mm256_set1_ps(x[t].scale[b]));
-                $acc[t] = _mm256_fmadd_ps(ds, _mm256_cvtepi32_ps($isum[t]), $acc[t]);
-                if let Some(m) = m {
-                    $offset[t] = _mm256_fmadd_ps(m, _mm256_set1_ps(x[t].sum[b]), $offset[t]);
-                }
-            }
-        }};
-    }
-
-    /// The block loop of the one-group kernels: `$isum` gives a block's exact integer sums
+    /// The block loops of the one-group kernels: `$isum` gives a block's exact integer sums
     /// (`[__m256i; T]`) from the block's values (`$values`, `$vb` bytes per row) and index
-    /// (`$b`); the prefetch, the float steps and the results are the same for every kernel.
+    /// (`$b`). The float steps are those of `group_scalar`, split in two passes that keep
+    /// its order per accumulator: first `acc = (d·s)·sum + acc` with the integer sums, then
+    /// `offset = m·(s·Σp) + offset` (the offsets depend on no integer sum, and out of the
+    /// first loop they leave its registers to the sums). One copy of the loops per format,
+    /// so the per-block scale code has no branch; activations are read through raw
+    /// pointers (every slice holds `blocks` entries, asserted by `group_tile`).
     macro_rules! group_blocks {
         ($group:expr, $x:expr, $vb:expr, |$values:ident, $b:ident| $isum:expr) => {{
             let (group, x) = ($group, $x);
-            let mut acc = [_mm256_setzero_ps(); T];
-            let mut offset = [_mm256_setzero_ps(); T];
-            for $b in 0..x[0].scale.len() {
-                let $values = group.values.as_ptr().add($b * ROWS * $vb);
-                prefetch($values, ROWS * $vb);
-                let isum: [__m256i; T] = $isum;
-                finish_block!(group, x, $b, isum, acc, offset);
+            macro_rules! with_format {
+                ($format:expr) => {{
+                    let blocks = x[0].scale.len();
+                    let scale: [*const f32; T] = std::array::from_fn(|t| x[t].scale.as_ptr());
+                    let mut acc = [_mm256_setzero_ps(); T];
+                    for $b in 0..blocks {
+                        let $values = group.values.as_ptr().add($b * ROWS * $vb);
+                        prefetch($values, ROWS * $vb);
+                        let isum: [__m256i; T] = $isum;
+                        let (d, _) = block_scales($format, group, $b);
+                        for t in 0..T {
+                            let ds = _mm256_mul_ps(d, _mm256_set1_ps(*scale[t].add($b)));
+                            acc[t] = _mm256_fmadd_ps(ds, _mm256_cvtepi32_ps(isum[t]), acc[t]);
+                        }
+                    }
+                    if $format != BlockFormat::Q8_0 {
+                        let sum: [*const f32; T] = std::array::from_fn(|t| x[t].sum.as_ptr());
+                        let mut offset = [_mm256_setzero_ps(); T];
+                        for b in 0..blocks {
+                            if let (_, Some(m)) = block_scales($format, group, b) {
+                                for t in 0..T {
+                                    let s = _mm256_set1_ps(*sum[t].add(b));
+                                    offset[t] = _mm256_fmadd_ps(m, s, offset[t]);
+                                }
+                            }
+                        }
+                        for t in 0..T {
+                            acc[t] = _mm256_add_ps(acc[t], offset[t]);
+                        }
+                    }
+                    results(acc)
+                }};
             }
-            results(group.format, acc, offset)
+            match group.format {
+                BlockFormat::Q4_0 => with_format!(BlockFormat::Q4_0),
+                BlockFormat::Q4_1 => with_format!(BlockFormat::Q4_1),
+                BlockFormat::Q8_0 => with_format!(BlockFormat::Q8_0),
+                BlockFormat::Q4K => with_format!(BlockFormat::Q4K),
+            }
         }};
     }
 
     /// `[token][row]` results from the accumulators.
     #[inline(always)]
-    unsafe fn results<const T: usize>(
-        format: BlockFormat,
-        acc: [__m256; T],
-        offset: [__m256; T],
-    ) -> [[f32; ROWS]; T] {
+    unsafe fn results<const T: usize>(acc: [__m256; T]) -> [[f32; ROWS]; T] {
         std::array::from_fn(|t| {
-            let v = match format {
-                BlockFormat::Q8_0 => acc[t],
-                _ => _mm256_add_ps(acc[t], offset[t]),
-            };
             let mut out = [0f32; ROWS];
-            _mm256_storeu_ps(out.as_mut_ptr(), v);
+            _mm256_storeu_ps(out.as_mut_ptr(), acc[t]);
             out
         })
     }

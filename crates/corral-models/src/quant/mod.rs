@@ -394,7 +394,8 @@ impl QuantMatrix {
             return Ok(mats.iter().map(|_| Vec::new()).collect());
         }
         let acts = Q8Activations::quantize(x, cols, kernel);
-        // Tasks are runs of groups of one matrix, each producing `[tokens, groups · ROWS]`.
+        // Tasks are runs of groups of one matrix; each writes its own columns of every token
+        // row straight into that matrix's output.
         let total_groups: usize = mats.iter().map(|m| m.rows.div_ceil(ROWS)).sum();
         let per_task = (total_groups / (4 * rayon::current_num_threads()).max(1)).clamp(2, 32);
         let tasks: Vec<(usize, usize)> = mats
@@ -406,42 +407,40 @@ impl QuantMatrix {
                     .map(move |g| (i, g))
             })
             .collect();
-        let mut parts = vec![Vec::new(); tasks.len()];
-        crate::team::for_each_mut(&mut parts, |k, part| {
+        let mut outs: Vec<Vec<f32>> = mats.iter().map(|m| vec![0f32; tokens * m.rows]).collect();
+        let columns: Vec<ColumnWriter<'_>> = outs.iter_mut().map(ColumnWriter::new).collect();
+        crate::team::for_each_task(tasks.len(), |k| {
             let (i, first) = tasks[k];
             let m = mats[i];
             let last = (first + per_task).min(m.rows.div_ceil(ROWS));
-            *part = m.groups_times(first..last, &acts, tokens, kernel);
+            // SAFETY: the tasks' group ranges are disjoint, so are the columns they write.
+            unsafe { m.groups_times(first..last, &acts, tokens, kernel, &columns[i]) };
         });
-        let mut outs: Vec<Vec<f32>> = mats.iter().map(|m| vec![0f32; tokens * m.rows]).collect();
-        for (&(i, first), part) in tasks.iter().zip(parts) {
-            let rows = mats[i].rows;
-            let start = first * ROWS;
-            let width = part.len() / tokens;
-            let kept = width.min(rows - start); // padding rows of the last group are dropped
-            for (t, values) in part.chunks_exact(width).enumerate() {
-                outs[i][t * rows + start..t * rows + start + kept].copy_from_slice(&values[..kept]);
-            }
-        }
         Ok(outs)
     }
 
-    /// Groups `range` times every token of `acts`, laid out `[tokens, groups · ROWS]`.
-    fn groups_times(
+    /// Groups `range` times every token of `acts`, written into those groups' columns of
+    /// `out` (`[tokens, rows]`; the padding rows of the last group are dropped).
+    ///
+    /// # Safety
+    /// No other thread writes these columns of `out` meanwhile.
+    unsafe fn groups_times(
         &self,
         range: std::ops::Range<usize>,
         acts: &Q8Activations,
         tokens: usize,
         kernel: Kernel,
-    ) -> Vec<f32> {
-        let width = range.len() * ROWS;
-        let mut part = vec![0f32; tokens * width];
+        out: &ColumnWriter<'_>,
+    ) {
+        let rows = self.rows;
         let mut g = range.start;
         while g < range.end {
-            let column = (g - range.start) * ROWS;
+            let column = g * ROWS;
             let mut write = |t: usize, ys: &[[f32; ROWS]]| {
-                let at = t * width + column;
-                part[at..at + ys.len() * ROWS].copy_from_slice(ys.as_flattened());
+                let ys = ys.as_flattened();
+                let kept = ys.len().min(rows - column);
+                // SAFETY: these columns belong to this call (the caller's promise).
+                unsafe { out.write(t * rows + column, &ys[..kept]) };
             };
             let (first, second) = (self.group(g), self.group((g + 1).min(range.end - 1)));
             if kernel == Kernel::Avx512 && g + 1 < range.end {
@@ -467,7 +466,40 @@ impl QuantMatrix {
                 g += 1;
             }
         }
-        part
+    }
+}
+
+/// A matrix output that the tasks of one region fill concurrently, each in columns no other
+/// task writes (a run of groups): a raw view, because the columns of a row-major output are
+/// not disjoint slices.
+struct ColumnWriter<'a> {
+    at: *mut f32,
+    len: usize,
+    _out: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: writers touch disjoint elements (the contract of `write`).
+unsafe impl Sync for ColumnWriter<'_> {}
+
+impl<'a> ColumnWriter<'a> {
+    fn new(out: &'a mut Vec<f32>) -> Self {
+        Self {
+            at: out.as_mut_ptr(),
+            len: out.len(),
+            _out: std::marker::PhantomData,
+        }
+    }
+
+    /// Copies `values` to `start..start + values.len()` (bounds checked).
+    ///
+    /// # Safety
+    /// No other thread reads or writes those elements meanwhile.
+    unsafe fn write(&self, start: usize, values: &[f32]) {
+        assert!(
+            start + values.len() <= self.len,
+            "output written out of bounds"
+        );
+        std::ptr::copy_nonoverlapping(values.as_ptr(), self.at.add(start), values.len());
     }
 }
 
