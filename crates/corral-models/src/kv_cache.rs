@@ -2,20 +2,35 @@
 //!
 //! On the CPU in f32 (the common case) keys and values live in plain vectors laid out
 //! token-major, `[positions, kv_heads, head_dim]`: a decode step appends the projection's
-//! output row as it is (one copy), and the plain-loop attention reads it in place. Elsewhere
-//! (another device or dtype) they live in a candle tensor `[kv_heads, capacity, head_dim]`.
-//! Both grow by doubling (amortized linear cost), and truncation only moves `len`.
+//! output row (one copy, or one conversion to f16 — [`KvCacheDtype`]), and the plain-loop
+//! attention reads it in place. Elsewhere (another device or dtype) they live in a candle
+//! tensor `[kv_heads, capacity, head_dim]`. Both grow by doubling (amortized linear cost), and
+//! truncation only moves `len`.
 
 use candle_core::Tensor;
 
 use crate::error::{ModelError, Result};
 
+/// How the CPU path stores cached keys and values (attention itself runs in f32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KvCacheDtype {
+    /// f16 for models with quantized weights (as llama.cpp's default cache), f32 otherwise
+    /// (dense models keep the reference computation).
+    #[default]
+    Auto,
+    /// f32: exact, twice the bytes.
+    F32,
+    /// IEEE f16, rounded to nearest even: half the memory, and half the bytes each decode
+    /// step reads (batched decoding reads every sequence's cache once per layer).
+    F16,
+}
+
 /// Keys or values of one layer of one sequence.
 #[derive(Debug, Clone)]
 enum Buffer {
-    /// f32 on the CPU, `[positions, kv_heads, head_dim]`.
+    /// On the CPU, `[positions, kv_heads, head_dim]`.
     Host {
-        data: Vec<f32>,
+        data: HostRows,
         heads: usize,
         dim: usize,
     },
@@ -61,7 +76,8 @@ impl CacheBuffer {
         Ok(data.narrow(1, 0, needed)?)
     }
 
-    /// Appends `tokens` token-major rows (`[tokens, kv_heads · head_dim]`) to a host buffer.
+    /// Appends `tokens` token-major rows (`[tokens, kv_heads · head_dim]`) to a host buffer,
+    /// converted to its element type.
     fn append_rows(&mut self, rows: &[f32], tokens: usize) -> Result<()> {
         let Some(Buffer::Host { data, heads, dim }) = &mut self.data else {
             return Err(ModelError::InvalidRequest(
@@ -75,16 +91,32 @@ impl CacheBuffer {
                 rows.len()
             )));
         }
-        data.truncate(self.len * width);
-        data.extend_from_slice(rows);
+        let kept = self.len * width;
+        match data {
+            HostRows::F32(data) => {
+                data.truncate(kept);
+                data.extend_from_slice(rows);
+            }
+            HostRows::F16(data) => {
+                data.truncate(kept);
+                data.resize(kept + rows.len(), 0);
+                crate::vector_math::to_f16(rows, &mut data[kept..]);
+            }
+        }
         self.len += tokens;
         Ok(())
     }
 
     /// The valid host rows `[len, heads, dim]`.
-    fn host(&self) -> Option<&[f32]> {
+    fn host(&self) -> Option<HostSlice<'_>> {
         match &self.data {
-            Some(Buffer::Host { data, heads, dim }) => Some(&data[..self.len * heads * dim]),
+            Some(Buffer::Host { data, heads, dim }) => {
+                let n = self.len * heads * dim;
+                Some(match data {
+                    HostRows::F32(d) => HostSlice::F32(&d[..n]),
+                    HostRows::F16(d) => HostSlice::F16(&d[..n]),
+                })
+            }
             _ => None,
         }
     }
@@ -104,6 +136,22 @@ impl CacheBuffer {
             len: self.len,
         })
     }
+}
+
+/// The elements of a host buffer.
+#[derive(Debug, Clone)]
+enum HostRows {
+    F32(Vec<f32>),
+    /// IEEE f16 bit patterns.
+    F16(Vec<u16>),
+}
+
+/// The valid rows of a host buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HostSlice<'a> {
+    F32(&'a [f32]),
+    /// IEEE f16 bit patterns.
+    F16(&'a [u16]),
 }
 
 fn missing() -> ModelError {
@@ -159,22 +207,22 @@ impl LayerCache {
     }
 
     /// Appends token-major key and value rows (`[tokens, kv_heads · head_dim]`) of a host
-    /// cache, allocating one with `heads` × `dim` rows if none exists.
+    /// cache, allocating one with `heads` × `dim` rows of f16 (`f16`) or f32 if none exists.
     pub(crate) fn append_rows(
         &mut self,
         k: &[f32],
         v: &[f32],
         tokens: usize,
-        heads: usize,
-        dim: usize,
+        (heads, dim): (usize, usize),
+        f16: bool,
     ) -> Result<()> {
         for buffer in [&mut self.k, &mut self.v] {
             if buffer.data.is_none() {
-                buffer.data = Some(Buffer::Host {
-                    data: Vec::new(),
-                    heads,
-                    dim,
-                });
+                let data = match f16 {
+                    true => HostRows::F16(Vec::new()),
+                    false => HostRows::F32(Vec::new()),
+                };
+                buffer.data = Some(Buffer::Host { data, heads, dim });
             }
         }
         self.k.append_rows(k, tokens)?;
@@ -187,7 +235,7 @@ impl LayerCache {
     }
 
     /// The valid keys and values of a host cache, each `[len, kv_heads, head_dim]`.
-    pub(crate) fn host_rows(&self) -> Option<(&[f32], &[f32])> {
+    pub(crate) fn host_rows(&self) -> Option<(HostSlice<'_>, HostSlice<'_>)> {
         Some((self.k.host()?, self.v.host()?))
     }
 }

@@ -337,6 +337,8 @@ pub struct Attention {
     pub(crate) head_dim: usize,
     max_positions: usize,
     pub(crate) window: Option<usize>,
+    /// Whether a host KV cache this layer allocates holds f16 (else f32).
+    pub(crate) kv_f16: bool,
 }
 
 impl Attention {
@@ -352,6 +354,7 @@ impl Attention {
             head_dim: config.head_dim,
             max_positions: config.max_position_embeddings,
             window: config.sliding_window,
+            kv_f16: false,
         }
     }
 

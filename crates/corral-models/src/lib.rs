@@ -15,6 +15,7 @@
 //! The architectures share their layers ([`layers`]); each file adds what is specific to it:
 //! [`llama`], [`mistral`] (sliding window), [`mixtral`] (sparse experts).
 
+mod attention;
 pub mod config;
 pub mod error;
 pub mod gguf;
@@ -37,6 +38,7 @@ use std::path::Path;
 
 pub use config::{Architecture, ModelConfig, RopeLayout, RopeScaling};
 pub use error::{ModelError, Result};
+pub use kv_cache::KvCacheDtype;
 pub use model::{LanguageModel, LoadOptions, Logits, LogitsRequest, Model, Sequence};
 
 /// Loads a Hugging Face model directory (`config.json` + safetensors).

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::host::{add_in_place, Rows};
-use crate::kv_cache::LayerCache;
+use crate::kv_cache::{KvCacheDtype, LayerCache};
 use crate::layers::{attention_mask, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
 use crate::mixtral::SparseMoe;
 use crate::team;
@@ -193,6 +193,9 @@ pub struct LoadOptions {
     /// Dequantize quantized GGUF weights to `dtype` at load time instead of running quantized
     /// matmuls (slower and larger, but numerically the reference computation).
     pub dequantize: bool,
+    /// How the CPU path caches keys and values (by default f16 for quantized weights, f32
+    /// for dense ones).
+    pub kv_cache: KvCacheDtype,
 }
 
 impl Default for LoadOptions {
@@ -201,6 +204,7 @@ impl Default for LoadOptions {
             device: Device::Cpu,
             dtype: DType::F32,
             dequantize: false,
+            kv_cache: KvCacheDtype::Auto,
         }
     }
 }
@@ -372,10 +376,20 @@ impl Model {
             c.rms_norm_eps,
         );
         let rope = RotaryEmbedding::new(c, dtype, &options.device)?;
-        let all_simd = [&embed, &lm_head]
-            .into_iter()
-            .chain(layers.iter().flat_map(DecoderLayer::matrices))
-            .all(|m| matches!(m, Linear::Simd(_)));
+        let matrices = || {
+            [&embed, &lm_head]
+                .into_iter()
+                .chain(layers.iter().flat_map(DecoderLayer::matrices))
+        };
+        let all_simd = matrices().all(|m| matches!(m, Linear::Simd(_)));
+        let kv_f16 = match options.kv_cache {
+            KvCacheDtype::Auto => matrices().any(|m| !matches!(m, Linear::Dense(_))),
+            KvCacheDtype::F32 => false,
+            KvCacheDtype::F16 => true,
+        };
+        for layer in &mut layers {
+            layer.attn.kv_f16 = kv_f16;
+        }
         Ok(Self {
             all_simd,
             id: NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed),

@@ -45,6 +45,21 @@ pub(crate) fn avx2_fma() -> bool {
     *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
+/// Whether the CPU has AVX2, FMA and F16C (detected once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_fma_f16c() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| avx2_fma() && is_x86_feature_detected!("f16c"))
+}
+
+/// `dst[i] = f16(src[i])`, rounded to nearest even (IEEE bit patterns; the `half` crate uses
+/// F16C where the CPU has it, with the same rounding).
+pub(crate) fn to_f16(src: &[f32], dst: &mut [u16]) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    dst.reinterpret_cast_mut::<half::f16>()
+        .convert_from_f32_slice(src);
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
     use std::arch::x86_64::*;

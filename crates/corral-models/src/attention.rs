@@ -1,0 +1,348 @@
+//! Attention of query rows against one sequence's cached keys and values, read in place from
+//! the host KV cache (f32 or f16 elements, [`crate::kv_cache::KvCacheDtype`]): scores, softmax
+//! and the weighted sum of values in f32, one key range per call (causal and sliding-window
+//! masking are the caller's choice of range).
+
+use crate::vector_math::softmax_in_place;
+
+/// An element of the host KV cache as the attention loops read it.
+pub(crate) trait KvElement: Copy + Sync {
+    /// The row as f32: itself, or converted into `scratch`.
+    fn as_f32<'a>(row: &'a [Self], scratch: &'a mut Vec<f32>) -> &'a [f32];
+
+    /// Eight elements from `at` as f32 lanes (the caller has AVX2 and F16C).
+    ///
+    /// # Safety
+    /// `at..at + 8` is readable.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(at: *const Self) -> std::arch::x86_64::__m256;
+}
+
+impl KvElement for f32 {
+    fn as_f32<'a>(row: &'a [f32], _: &'a mut Vec<f32>) -> &'a [f32] {
+        row
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(at: *const f32) -> std::arch::x86_64::__m256 {
+        std::arch::x86_64::_mm256_loadu_ps(at)
+    }
+}
+
+/// IEEE f16 bit patterns.
+impl KvElement for u16 {
+    fn as_f32<'a>(row: &'a [u16], scratch: &'a mut Vec<f32>) -> &'a [f32] {
+        scratch.clear();
+        scratch.extend(row.iter().map(|&h| half::f16::from_bits(h).to_f32()));
+        scratch
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(at: *const u16) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        _mm256_cvtph_ps(_mm_loadu_si128(at as *const __m128i))
+    }
+}
+
+/// One sequence's cached keys and values: key `j` of KV head `g` starts at
+/// `j · position_stride + g · head_stride` (of `k`, and likewise of `v`).
+pub(crate) struct KvView<'a, E> {
+    pub k: &'a [E],
+    pub v: &'a [E],
+    pub head_stride: usize,
+    pub position_stride: usize,
+}
+
+impl<'a, E> KvView<'a, E> {
+    /// The cache rows `[positions, kv_heads, head_dim]` of `k` and `v`.
+    pub(crate) fn new(k: &'a [E], v: &'a [E], kv_heads: usize, head_dim: usize) -> Self {
+        Self {
+            k,
+            v,
+            head_stride: head_dim,
+            position_stride: kv_heads * head_dim,
+        }
+    }
+}
+
+/// `softmax(q·Kᵀ·scale)·V` of each query of `queries` (`[n, head_dim]`, all of KV head `g`)
+/// over keys `keys`, into `out` (`[n, head_dim]`; `weights` is scratch space).
+pub(crate) fn attend<E: KvElement>(
+    queries: &[f32],
+    kv: &KvView<'_, E>,
+    g: usize,
+    keys: std::ops::Range<usize>,
+    scale: f32,
+    weights: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let d = kv.head_stride;
+    let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
+    let n = keys.len();
+    weights.clear();
+    weights.resize(n * MAX_GROUP, 0.0);
+    // Every key row must lie inside the slices (the SIMD loops read them unchecked).
+    let in_bounds = keys.is_empty() || (at(keys.end - 1) + d <= kv.k.len().min(kv.v.len()));
+    assert!(in_bounds, "attention keys past the cache");
+    assert!(queries.len() == out.len() && queries.len().is_multiple_of(d.max(1)));
+    let mut row = Vec::new();
+    for (queries, out) in queries
+        .chunks(MAX_GROUP * d)
+        .zip(out.chunks_mut(MAX_GROUP * d))
+    {
+        #[cfg(target_arch = "x86_64")]
+        if d.is_multiple_of(LANES) && crate::vector_math::avx2_fma_f16c() {
+            // SAFETY: the CPU has AVX2, FMA and F16C; every row read is in bounds (checked
+            // above); `weights` holds `MAX_GROUP` rows of `n`.
+            unsafe {
+                match queries.len() / d {
+                    1 => x86::attend::<1, E>(queries, kv, g, keys.clone(), scale, weights, out),
+                    2 => x86::attend::<2, E>(queries, kv, g, keys.clone(), scale, weights, out),
+                    3 => x86::attend::<3, E>(queries, kv, g, keys.clone(), scale, weights, out),
+                    _ => x86::attend::<4, E>(queries, kv, g, keys.clone(), scale, weights, out),
+                }
+            }
+            continue;
+        }
+        for (query, out) in queries.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            let weights = &mut weights[..n];
+            let mut max = f32::NEG_INFINITY;
+            for (w, j) in weights.iter_mut().zip(keys.clone()) {
+                *w = dot(query, E::as_f32(&kv.k[at(j)..at(j) + d], &mut row)) * scale;
+                max = max.max(*w);
+            }
+            softmax_in_place(weights, max);
+            // The output in slices of 16 dimensions, each accumulated over all keys.
+            for (c, slice) in out.chunks_mut(LANES).enumerate() {
+                let mut acc = [0f32; LANES];
+                let width = slice.len();
+                for (j, &w) in keys.clone().zip(weights.iter()) {
+                    let value = &kv.v[at(j) + LANES * c..at(j) + LANES * c + width];
+                    for (a, &x) in acc.iter_mut().zip(E::as_f32(value, &mut row)) {
+                        *a += w * x;
+                    }
+                }
+                slice.copy_from_slice(&acc[..width]);
+            }
+        }
+    }
+}
+
+/// Query heads attended together by one call of the SIMD loops.
+const MAX_GROUP: usize = 4;
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{KvElement, KvView, LANES, MAX_GROUP};
+    use crate::vector_math::softmax_in_place;
+    use crate::vector_math::x86::sum8;
+    use std::arch::x86_64::*;
+
+    /// Keys (and values) ahead of the one in use that are prefetched: the cache of a layer
+    /// comes from L3 or memory, with a stride the hardware prefetcher follows too slowly.
+    const AHEAD: usize = 24;
+
+    /// Prefetches the `bytes` at `at` (never faults, whatever the address).
+    #[inline(always)]
+    unsafe fn prefetch_row<E>(at: *const E, bytes: usize) {
+        for line in (0..bytes).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>((at as *const i8).wrapping_add(line));
+        }
+    }
+
+    /// [`super::attend`] of `Q` queries with 256-bit registers, for `head_dim` a multiple of
+    /// 16 and key rows checked to be in bounds: each key and value row is loaded once for all
+    /// `Q` queries. `weights` has `MAX_GROUP` rows of one slot per key.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn attend<const Q: usize, E: KvElement>(
+        queries: &[f32],
+        kv: &KvView<'_, E>,
+        g: usize,
+        keys: std::ops::Range<usize>,
+        scale: f32,
+        weights: &mut [f32],
+        out: &mut [f32],
+    ) {
+        debug_assert!(Q <= MAX_GROUP && queries.len() == Q * kv.head_stride);
+        let d = kv.head_stride;
+        let row_bytes = d * std::mem::size_of::<E>();
+        let n = keys.len();
+        let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
+        let (q, k, v) = (queries.as_ptr(), kv.k.as_ptr(), kv.v.as_ptr());
+        let mut max = [f32::NEG_INFINITY; Q];
+        for (i, j) in keys.clone().enumerate() {
+            let key = k.add(at(j));
+            prefetch_row(k.wrapping_add(at(j + AHEAD)), row_bytes);
+            let mut acc = [[_mm256_setzero_ps(); 2]; Q];
+            for c in (0..d).step_by(LANES) {
+                let (k0, k1) = (E::load8(key.add(c)), E::load8(key.add(c + 8)));
+                for (qi, acc) in acc.iter_mut().enumerate() {
+                    let query = q.add(qi * d + c);
+                    acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(query), k0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(_mm256_loadu_ps(query.add(8)), k1, acc[1]);
+                }
+            }
+            for qi in 0..Q {
+                let s = sum8(_mm256_add_ps(acc[qi][0], acc[qi][1])) * scale;
+                *weights.get_unchecked_mut(qi * n + i) = s;
+                max[qi] = max[qi].max(s);
+            }
+        }
+        for (qi, &max) in max.iter().enumerate() {
+            softmax_in_place(&mut weights[qi * n..(qi + 1) * n], max);
+        }
+        let o = out.as_mut_ptr();
+        for c in (0..d).step_by(LANES) {
+            let mut acc = [[_mm256_setzero_ps(); 2]; Q];
+            for (i, j) in keys.clone().enumerate() {
+                let value = v.add(at(j) + c);
+                if c == 0 {
+                    prefetch_row(v.wrapping_add(at(j + AHEAD)), row_bytes);
+                }
+                let (v0, v1) = (E::load8(value), E::load8(value.add(8)));
+                for (qi, acc) in acc.iter_mut().enumerate() {
+                    let w = _mm256_set1_ps(*weights.get_unchecked(qi * n + i));
+                    acc[0] = _mm256_fmadd_ps(w, v0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(w, v1, acc[1]);
+                }
+            }
+            for (qi, acc) in acc.iter().enumerate() {
+                _mm256_storeu_ps(o.add(qi * d + c), acc[0]);
+                _mm256_storeu_ps(o.add(qi * d + c + 8), acc[1]);
+            }
+        }
+    }
+}
+
+/// Lanes of the attention loops (two 256-bit registers).
+const LANES: usize = 16;
+
+/// `a · b` with sixteen independent accumulators, so the compiler vectorizes it into two
+/// independent chains.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        let (x, y): (&[f32; LANES], &[f32; LANES]) = match (x.try_into(), y.try_into()) {
+            (Ok(x), Ok(y)) => (x, y),
+            _ => unreachable!("chunks_exact yields full chunks"),
+        };
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let half: [f32; 8] = std::array::from_fn(|l| acc[l] + acc[l + 8]);
+    half.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_noise::noise;
+
+    /// Attention of groups of 1 to 6 queries of one KV head (SIMD where the CPU has it, in
+    /// groups of up to four, and the portable loops for a head size that is not a multiple of
+    /// 16) against a plain f64 computation, query by query, from an f32 cache and from an f16
+    /// cache (against the f64 computation on the f16 values).
+    #[test]
+    fn attention_matches_f64() {
+        for (d, heads, keys) in [(64, 3, 37), (24, 2, 9), (128, 1, 1)] {
+            for group in [1, 3, 6] {
+                let positions = keys + 5;
+                let k = noise(positions * heads * d, 1);
+                let v = noise(positions * heads * d, 2);
+                let queries = noise(group * d, 3);
+                let (g, range) = (heads - 1, 3..3 + keys);
+
+                let mut out = vec![0f32; group * d];
+                attend(
+                    &queries,
+                    &KvView::new(&k, &v, heads, d),
+                    g,
+                    range.clone(),
+                    0.125,
+                    &mut vec![],
+                    &mut out,
+                );
+                check(&queries, &k, &v, &out, (d, heads, g), range.clone(), group);
+
+                let half = |x: &[f32]| -> (Vec<u16>, Vec<f32>) {
+                    let h: Vec<u16> = x
+                        .iter()
+                        .map(|&v| half::f16::from_f32(v).to_bits())
+                        .collect();
+                    let back = h
+                        .iter()
+                        .map(|&b| half::f16::from_bits(b).to_f32())
+                        .collect();
+                    (h, back)
+                };
+                let ((k16, k_back), (v16, v_back)) = (half(&k), half(&v));
+                let mut out16 = vec![0f32; group * d];
+                attend(
+                    &queries,
+                    &KvView::new(&k16, &v16, heads, d),
+                    g,
+                    range.clone(),
+                    0.125,
+                    &mut vec![],
+                    &mut out16,
+                );
+                check(
+                    &queries,
+                    &k_back,
+                    &v_back,
+                    &out16,
+                    (d, heads, g),
+                    range,
+                    group,
+                );
+            }
+        }
+    }
+
+    /// `out` against attention in f64 over the keys `k` and values `v`.
+    fn check(
+        queries: &[f32],
+        k: &[f32],
+        v: &[f32],
+        out: &[f32],
+        (d, heads, g): (usize, usize, usize),
+        range: std::ops::Range<usize>,
+        group: usize,
+    ) {
+        let at = |j: usize| j * heads * d + g * d;
+        for (query, out) in queries.chunks_exact(d).zip(out.chunks_exact(d)) {
+            let scores: Vec<f64> = range
+                .clone()
+                .map(|j| {
+                    let s: f64 = (0..d).map(|c| query[c] as f64 * k[at(j) + c] as f64).sum();
+                    s * 0.125
+                })
+                .collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for c in 0..d {
+                let expected: f64 = range
+                    .clone()
+                    .zip(&e)
+                    .map(|(j, w)| w / sum * v[at(j) + c] as f64)
+                    .sum();
+                assert!(
+                    (out[c] as f64 - expected).abs() < 1e-5,
+                    "d {d}, group {group}, dim {c}: {} vs {expected}",
+                    out[c]
+                );
+            }
+        }
+    }
+}
