@@ -433,6 +433,9 @@ impl QuantMatrix {
         out: &ColumnWriter<'_>,
     ) {
         let rows = self.rows;
+        // Every token's activation slices, made once for all groups and tiles.
+        let acts: Vec<ActRef<'_>> = (0..tokens).map(|t| acts.row(t)).collect();
+        let acts = acts.as_slice();
         let mut g = range.start;
         while g < range.end {
             let column = g * ROWS;
@@ -503,17 +506,21 @@ impl<'a> ColumnWriter<'a> {
     }
 }
 
-/// Runs a kernel over the whole tiles of `T` tokens in `tokens` and hands each token's `N`
-/// groups of row results to `write`; returns the first token left over (fewer than `T`).
+/// Runs a kernel over the whole tiles of `T` tokens in `tokens` (rows of `acts`) and hands
+/// each token's `N` groups of row results to `write`; returns the first token left over
+/// (fewer than `T`).
 fn each_tile<const T: usize, const N: usize>(
     tokens: std::ops::Range<usize>,
-    acts: &Q8Activations,
+    acts: &[ActRef<'_>],
     write: &mut impl FnMut(usize, &[[f32; ROWS]]),
     mut kernel: impl FnMut(&[ActRef<'_>; T]) -> [[[f32; ROWS]; N]; T],
 ) -> usize {
     let mut t = tokens.start;
     while t + T <= tokens.end {
-        for (k, ys) in kernel(&acts.rows::<T>(t)).iter().enumerate() {
+        let Ok(tile) = <&[ActRef<'_>; T]>::try_from(&acts[t..t + T]) else {
+            unreachable!("a slice of T rows")
+        };
+        for (k, ys) in kernel(tile).iter().enumerate() {
             write(t + k, ys);
         }
         t += T;
@@ -632,10 +639,5 @@ impl Q8Activations {
             qsum: &self.qsum[t * bpr..(t + 1) * bpr],
             q: &self.q[t * self.cols..(t + 1) * self.cols],
         }
-    }
-
-    /// Tokens `first..first + T`.
-    fn rows<const T: usize>(&self, first: usize) -> [ActRef<'_>; T] {
-        std::array::from_fn(|k| self.row(first + k))
     }
 }
