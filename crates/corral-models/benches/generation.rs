@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! bash scripts/fetch-model.sh
-//! cargo bench -p corral-models --bench generation [-- --runs 5 --prompt 128 --decode 64]
+//! cargo bench -p corral-models --bench generation [-- --runs 5 --prompt 128 --decode 64 --kv-cache f32]
 //! ```
 //!
 //! Then batched decoding: 1, 2, 4, 8 and 16 sequences stepped together through
@@ -19,7 +19,7 @@ use std::time::Instant;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama;
-use corral_models::{LanguageModel, LoadOptions, LogitsRequest};
+use corral_models::{KvCacheDtype, LanguageModel, LoadOptions, LogitsRequest};
 
 struct Args {
     model: PathBuf,
@@ -30,6 +30,17 @@ struct Args {
     sizes: Vec<usize>,
     /// Only the batched-decode table (for profiling).
     batched_only: bool,
+    /// corral's KV cache element type (`--kv-cache auto|f32|f16`).
+    kv_cache: KvCacheDtype,
+}
+
+impl Args {
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            kv_cache: self.kv_cache,
+            ..LoadOptions::default()
+        }
+    }
 }
 
 fn parse_args() -> Args {
@@ -45,6 +56,7 @@ fn parse_args() -> Args {
         decode: 64,
         sizes: vec![1, 2, 4, 8, 16],
         batched_only: false,
+        kv_cache: KvCacheDtype::Auto,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -67,6 +79,14 @@ fn parse_args() -> Args {
                     .collect()
             }
             "--batched-only" => args.batched_only = true,
+            "--kv-cache" => {
+                args.kv_cache = match it.next().as_deref() {
+                    Some("auto") => KvCacheDtype::Auto,
+                    Some("f32") => KvCacheDtype::F32,
+                    Some("f16") => KvCacheDtype::F16,
+                    other => panic!("--kv-cache auto|f32|f16, not {other:?}"),
+                }
+            }
             _ => {} // `cargo bench` passes `--bench`
         }
     }
@@ -97,7 +117,7 @@ fn argmax(v: &[f32]) -> u32 {
 type Run = (f64, f64);
 
 fn bench_corral(args: &Args) -> Vec<Run> {
-    let model = corral_models::load(&args.model, &LoadOptions::default()).expect("load model");
+    let model = corral_models::load(&args.model, &args.load_options()).expect("load model");
     let prompt = prompt_ids(args.prompt);
     let mut seq = model.new_sequence();
     let mut runs = vec![];
@@ -197,7 +217,7 @@ fn main() {
             println!("{name:<28} {prefill:>14.1} {decode:>14.1}");
         }
     }
-    let model = corral_models::load(&args.model, &LoadOptions::default()).expect("load model");
+    let model = corral_models::load(&args.model, &args.load_options()).expect("load model");
     println!("\nbatched decode (forward_batch), aggregate over the batch");
     println!("{:>10} {:>14} {:>12}", "sequences", "tok/s", "vs 1");
     let mut single = None;
