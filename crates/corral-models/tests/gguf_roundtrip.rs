@@ -412,6 +412,10 @@ fn f16_kv_cache_is_close_to_f32() {
         );
         std::fs::remove_file(&path).ok();
         assert_eq!(d, h, "{name}: the default for quantized weights is f16");
+        let c = f32.config();
+        let f32_bytes = c.num_layers * 2 * c.num_kv_heads * c.head_dim * 4;
+        assert_eq!(f32.kv_bytes_per_position(), f32_bytes, "{name}");
+        assert_eq!(2 * f16.kv_bytes_per_position(), f32_bytes, "{name}");
         let diffs: Vec<f32> = h.iter().zip(&f).map(|(a, b)| max_abs_diff(a, b)).collect();
         let worst = diffs.iter().copied().fold(0f32, f32::max);
         eprintln!("{name} Q8_0: max |Δlogit| f16 vs f32 KV cache {worst:.2e}");

@@ -36,16 +36,16 @@ const PREFIX_CACHE_BYTES: usize = 1 << 30;
 struct PrefixCache {
     /// Most recently used first.
     entries: std::collections::VecDeque<(Vec<u32>, corral::models::Sequence)>,
-    /// KV-cache bytes per position (all layers, keys and values), counted at f32 and twice
-    /// over for the buffers' spare capacity.
+    /// KV-cache bytes per position (all layers, keys and values, in the cache's element
+    /// type), counted twice over for the buffers' spare capacity.
     bytes_per_token: usize,
 }
 
 impl PrefixCache {
-    fn new(config: &corral::models::ModelConfig) -> PrefixCache {
+    fn new(model: &corral::models::Model) -> PrefixCache {
         PrefixCache {
             entries: Default::default(),
-            bytes_per_token: 2 * config.num_layers * 2 * config.num_kv_heads * config.head_dim * 4,
+            bytes_per_token: 2 * model.kv_bytes_per_position(),
         }
     }
 
@@ -154,7 +154,7 @@ impl Scheduler {
     pub fn start(model: Arc<Model>, limits: SchedulerLimits, metrics: Metrics) -> Scheduler {
         let (jobs, rx) = std_mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let prefixes = PrefixCache::new(model.backend().config());
+        let prefixes = PrefixCache::new(model.backend());
         let worker = Worker {
             model,
             jobs: rx,
