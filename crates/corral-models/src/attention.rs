@@ -261,24 +261,13 @@ mod tests {
                 let v = noise(positions * heads * d, 2);
                 let queries = noise(group * d, 3);
                 let (g, range) = (heads - 1, 3..3 + keys);
+                let f32_cache = KvView::new(&k, &v, heads, d);
+                attend_matches_f64(&queries, &f32_cache, (&k, &v), g, range.clone());
 
-                let mut out = vec![0f32; group * d];
-                attend(
-                    &queries,
-                    &KvView::new(&k, &v, heads, d),
-                    g,
-                    range.clone(),
-                    0.125,
-                    &mut vec![],
-                    &mut out,
-                );
-                check(&queries, &k, &v, &out, (d, heads, g), range.clone(), group);
-
+                // The cache's own conversion, and the f16 values read back for the reference.
                 let half = |x: &[f32]| -> (Vec<u16>, Vec<f32>) {
-                    let h: Vec<u16> = x
-                        .iter()
-                        .map(|&v| half::f16::from_f32(v).to_bits())
-                        .collect();
+                    let mut h = vec![0u16; x.len()];
+                    crate::vector_math::to_f16(x, &mut h);
                     let back = h
                         .iter()
                         .map(|&b| half::f16::from_bits(b).to_f32())
@@ -286,40 +275,25 @@ mod tests {
                     (h, back)
                 };
                 let ((k16, k_back), (v16, v_back)) = (half(&k), half(&v));
-                let mut out16 = vec![0f32; group * d];
-                attend(
-                    &queries,
-                    &KvView::new(&k16, &v16, heads, d),
-                    g,
-                    range.clone(),
-                    0.125,
-                    &mut vec![],
-                    &mut out16,
-                );
-                check(
-                    &queries,
-                    &k_back,
-                    &v_back,
-                    &out16,
-                    (d, heads, g),
-                    range,
-                    group,
-                );
+                let f16_cache = KvView::new(&k16, &v16, heads, d);
+                attend_matches_f64(&queries, &f16_cache, (&k_back, &v_back), g, range);
             }
         }
     }
 
-    /// `out` against attention in f64 over the keys `k` and values `v`.
-    fn check(
+    /// [`attend`] of `queries` over `kv` against attention in f64 over the same keys and
+    /// values as f32 (`k`, `v`).
+    fn attend_matches_f64<E: KvElement>(
         queries: &[f32],
-        k: &[f32],
-        v: &[f32],
-        out: &[f32],
-        (d, heads, g): (usize, usize, usize),
+        kv: &KvView<'_, E>,
+        (k, v): (&[f32], &[f32]),
+        g: usize,
         range: std::ops::Range<usize>,
-        group: usize,
     ) {
-        let at = |j: usize| j * heads * d + g * d;
+        let d = kv.head_stride;
+        let mut out = vec![0f32; queries.len()];
+        attend(queries, kv, g, range.clone(), 0.125, &mut vec![], &mut out);
+        let at = |j: usize| j * kv.position_stride + g * d;
         for (query, out) in queries.chunks_exact(d).zip(out.chunks_exact(d)) {
             let scores: Vec<f64> = range
                 .clone()
@@ -339,7 +313,8 @@ mod tests {
                     .sum();
                 assert!(
                     (out[c] as f64 - expected).abs() < 1e-5,
-                    "d {d}, group {group}, dim {c}: {} vs {expected}",
+                    "d {d}, {} queries, dim {c}: {} vs {expected}",
+                    queries.len() / d,
                     out[c]
                 );
             }

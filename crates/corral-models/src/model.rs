@@ -456,12 +456,11 @@ impl Model {
         Ok(out)
     }
 
-    /// Whether `batch` takes the plain-buffer path ([`crate::host`]).
     /// Bytes of KV cache one position of a sequence holds (keys and values of every layer):
     /// f16 or f32 elements on the CPU f32 path ([`LoadOptions::kv_cache`]), the compute
     /// dtype's elsewhere.
     pub fn kv_bytes_per_position(&self) -> usize {
-        let element = match self.device.is_cpu() && self.dtype == DType::F32 {
+        let element = match self.host_capable() {
             true if self.layers.first().is_some_and(|l| l.attn.kv_f16) => 2,
             _ => self.dtype.size_in_bytes(),
         };
@@ -469,9 +468,14 @@ impl Model {
         c.num_layers * 2 * c.num_kv_heads * c.head_dim * element
     }
 
+    /// Whether the model computes in f32 on the CPU (where the plain-buffer path applies).
+    fn host_capable(&self) -> bool {
+        self.device.is_cpu() && self.dtype == DType::F32
+    }
+
+    /// Whether `batch` takes the plain-buffer path ([`crate::host`]).
     fn runs_on_host(&self, batch: &[(&mut Sequence, &[u32])]) -> bool {
-        self.device.is_cpu()
-            && self.dtype == DType::F32
+        self.host_capable()
             && batch
                 .iter()
                 .all(|(seq, _)| seq.layers.iter().all(LayerCache::is_host))

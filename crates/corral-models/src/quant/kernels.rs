@@ -212,17 +212,17 @@ mod x86 {
 
     /// The block loops of the one-group kernels: `$isum` gives a block's exact integer sums
     /// (`[__m256i; T]`) from the block's values (`$values`, `$vb` bytes per row) and index
-    /// (`$b`). The float steps are those of `group_scalar`, split in two passes that keep
+    /// (`$b`), for the formats listed. The float steps are those of `group_scalar`, split in two passes that keep
     /// its order per accumulator: first `acc = (d·s)·sum + acc` with the integer sums, then
     /// `offset = m·(s·Σp) + offset` (the offsets depend on no integer sum, and out of the
     /// first loop they leave its registers to the sums). One copy of the loops per format,
     /// so the per-block scale code has no branch; activations are read through raw
     /// pointers (every slice holds `blocks` entries, asserted by `group_tile`).
     macro_rules! group_blocks {
-        ($group:expr, $x:expr, $vb:expr, |$values:ident, $b:ident| $isum:expr) => {{
+        ($group:expr, $x:expr, $vb:expr, [$($format:ident),+], |$values:ident, $b:ident| $isum:expr) => {{
             let (group, x) = ($group, $x);
             macro_rules! with_format {
-                ($format:expr) => {{
+                ($fmt:expr) => {{
                     let blocks = x[0].scale.len();
                     let scale: [*const f32; T] = std::array::from_fn(|t| x[t].scale.as_ptr());
                     let mut acc = [_mm256_setzero_ps(); T];
@@ -230,17 +230,17 @@ mod x86 {
                         let $values = group.values.as_ptr().add($b * ROWS * $vb);
                         prefetch($values, ROWS * $vb);
                         let isum: [__m256i; T] = $isum;
-                        let (d, _) = block_scales($format, group, $b);
+                        let (d, _) = block_scales($fmt, group, $b);
                         for t in 0..T {
                             let ds = _mm256_mul_ps(d, _mm256_set1_ps(*scale[t].add($b)));
                             acc[t] = _mm256_fmadd_ps(ds, _mm256_cvtepi32_ps(isum[t]), acc[t]);
                         }
                     }
-                    if $format != BlockFormat::Q8_0 {
+                    if $fmt != BlockFormat::Q8_0 {
                         let sum: [*const f32; T] = std::array::from_fn(|t| x[t].sum.as_ptr());
                         let mut offset = [_mm256_setzero_ps(); T];
                         for b in 0..blocks {
-                            if let (_, Some(m)) = block_scales($format, group, b) {
+                            if let (_, Some(m)) = block_scales($fmt, group, b) {
                                 for t in 0..T {
                                     let s = _mm256_set1_ps(*sum[t].add(b));
                                     offset[t] = _mm256_fmadd_ps(m, s, offset[t]);
@@ -255,10 +255,8 @@ mod x86 {
                 }};
             }
             match group.format {
-                BlockFormat::Q4_0 => with_format!(BlockFormat::Q4_0),
-                BlockFormat::Q4_1 => with_format!(BlockFormat::Q4_1),
-                BlockFormat::Q8_0 => with_format!(BlockFormat::Q8_0),
-                BlockFormat::Q4K => with_format!(BlockFormat::Q4K),
+                $(BlockFormat::$format => with_format!(BlockFormat::$format),)+
+                _ => unreachable!("`group_tile` picks the kernel by format"),
             }
         }};
     }
@@ -315,7 +313,7 @@ mod x86 {
         group: &GroupRef<'_>,
         x: &[ActRef<'_>; T],
     ) -> [[f32; ROWS]; T] {
-        group_blocks!(group, x, 16, |values, b| {
+        group_blocks!(group, x, 16, [Q4_0, Q4_1, Q4K], |values, b| {
             // Two independent chains per token (low and high nibbles), added at the end.
             let mut isum = [_mm256_setzero_si256(); T];
             let mut isum_hi = [_mm256_setzero_si256(); T];
@@ -341,7 +339,7 @@ mod x86 {
         x: &[ActRef<'_>; T],
     ) -> [[f32; ROWS]; T] {
         let flip = _mm256_set1_epi8(-128);
-        group_blocks!(group, x, 32, |values, b| {
+        group_blocks!(group, x, 32, [Q8_0], |values, b| {
             let mut isum: [__m256i; T] =
                 std::array::from_fn(|t| _mm256_set1_epi32(-128 * x[t].qsum[b]));
             for c in 0..8 {
@@ -544,7 +542,7 @@ mod x86 {
         x: &[ActRef<'_>; T],
     ) -> [[f32; ROWS]; T] {
         let ones = _mm256_set1_epi16(1);
-        group_blocks!(group, x, 16, |values, b| {
+        group_blocks!(group, x, 16, [Q4_0, Q4_1, Q4K], |values, b| {
             let mut pairs = [_mm256_setzero_si256(); T];
             for k in 0..4 {
                 let (lo, hi) = nibbles(values, k);
@@ -567,7 +565,7 @@ mod x86 {
         x: &[ActRef<'_>; T],
     ) -> [[f32; ROWS]; T] {
         let ones = _mm256_set1_epi16(1);
-        group_blocks!(group, x, 32, |values, b| {
+        group_blocks!(group, x, 32, [Q8_0], |values, b| {
             let mut isum = [_mm256_setzero_si256(); T];
             for c in 0..8 {
                 let w = _mm256_loadu_si256(values.add(32 * c) as *const __m256i);

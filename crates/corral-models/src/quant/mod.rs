@@ -393,7 +393,9 @@ impl QuantMatrix {
         if tokens == 0 {
             return Ok(mats.iter().map(|_| Vec::new()).collect());
         }
-        let acts = Q8Activations::quantize(x, cols, kernel);
+        let quantized = Q8Activations::quantize(x, cols, kernel);
+        // Every token's activation slices, made once for all tasks, groups and tiles.
+        let acts: Vec<ActRef<'_>> = (0..tokens).map(|t| quantized.row(t)).collect();
         // Tasks are runs of groups of one matrix; each writes its own columns of every token
         // row straight into that matrix's output.
         let total_groups: usize = mats.iter().map(|m| m.rows.div_ceil(ROWS)).sum();
@@ -414,12 +416,12 @@ impl QuantMatrix {
             let m = mats[i];
             let last = (first + per_task).min(m.rows.div_ceil(ROWS));
             // SAFETY: the tasks' group ranges are disjoint, so are the columns they write.
-            unsafe { m.groups_times(first..last, &acts, tokens, kernel, &columns[i]) };
+            unsafe { m.groups_times(first..last, &acts, kernel, &columns[i]) };
         });
         Ok(outs)
     }
 
-    /// Groups `range` times every token of `acts`, written into those groups' columns of
+    /// Groups `range` times every token of `acts` (one row per token), written into those groups' columns of
     /// `out` (`[tokens, rows]`; the padding rows of the last group are dropped).
     ///
     /// # Safety
@@ -427,15 +429,11 @@ impl QuantMatrix {
     unsafe fn groups_times(
         &self,
         range: std::ops::Range<usize>,
-        acts: &Q8Activations,
-        tokens: usize,
+        acts: &[ActRef<'_>],
         kernel: Kernel,
         out: &ColumnWriter<'_>,
     ) {
-        let rows = self.rows;
-        // Every token's activation slices, made once for all groups and tiles.
-        let acts: Vec<ActRef<'_>> = (0..tokens).map(|t| acts.row(t)).collect();
-        let acts = acts.as_slice();
+        let (rows, tokens) = (self.rows, acts.len());
         let mut g = range.start;
         while g < range.end {
             let column = g * ROWS;
