@@ -1,0 +1,131 @@
+//! Documents accepted and refused by compiled schemas, per lowering case.
+use serde_json::json;
+
+use crate::automaton::Matcher;
+use crate::{compile, Options};
+
+/// Compile `schema` (compact whitespace) and check documents against it.
+fn check(schema: serde_json::Value, yes: &[&str], no: &[&str]) {
+    let options = Options {
+        whitespace: crate::Whitespace::Compact,
+        ..Options::default()
+    };
+    let compiled = compile(&schema, &options).unwrap();
+    let matcher = Matcher::new(&compiled.rx, 1 << 20).unwrap();
+    for doc in yes {
+        assert!(matcher.is_match(doc), "{schema}: should accept {doc}");
+    }
+    for doc in no {
+        assert!(!matcher.is_match(doc), "{schema}: should refuse {doc}");
+    }
+}
+
+#[test]
+fn pattern_with_lengths_is_an_intersection() {
+    check(
+        json!({"type": "string", "pattern": "^(ab)+$", "maxLength": 4, "minLength": 2}),
+        &[r#""ab""#, r#""abab""#],
+        &[r#""ababab""#, r#""a""#, r#""""#],
+    );
+    // Groups that the lengths cannot be folded into: a counter automaton.
+    check(
+        json!({"type": "string", "pattern": "^([a-z0-9-]+):([a-z.]+):([a-z]+)?:([a-z]+)$",
+               "maxLength": 12}),
+        &[r#""a:b::c""#, r#""a-1:b.c:d:ef""#],
+        &[r#""a:b:c""#, r#""aaaa:bbbb::cc""#],
+    );
+    check(
+        json!({"type": "string", "pattern": "^x(y|zz)?", "maxLength": 3, "minLength": 2}),
+        &[r#""xyz""#, r#""x\n""#, r#""xzz""#],
+        &[r#""x""#, r#""xyzzy""#, r#""a""#],
+    );
+}
+
+#[test]
+fn pattern_with_a_format_is_an_intersection() {
+    check(
+        json!({"type": "string", "format": "date", "pattern": "^2024-"}),
+        &[r#""2024-01-31""#],
+        &[r#""2023-01-31""#, r#""2024-13-01""#, r#""2024-""#],
+    );
+}
+
+#[test]
+fn excluded_strings_with_other_constraints() {
+    check(
+        json!({"type": "string", "pattern": "^a", "not": {"enum": ["ab"]}}),
+        &[r#""ac""#, r#""abc""#, r#""a""#],
+        &[r#""ab""#, r#""a\u0062""#, r#""b""#],
+    );
+}
+
+#[test]
+fn negated_patterns_are_complements() {
+    check(
+        json!({"type": "string", "not": {"pattern": "^a"}}),
+        &[r#""b""#, r#""""#, r#""\"a""#, r#""ba""#],
+        &[r#""a""#, r#""ab""#, r#""\u0062""#],
+    );
+    // The value, not its spelling: `"` inside is written `\"`.
+    check(
+        json!({"type": "string", "not": {"pattern": "\""}}),
+        &[r#""ab""#, r#""a\nb""#],
+        &[r#""a\"b""#, r#""\"""#],
+    );
+    // Overlapping string branches of `oneOf`: exactly one pattern matches.
+    check(
+        json!({"type": "string", "oneOf": [{"pattern": "^a"}, {"pattern": "b$"}]}),
+        &[r#""ax""#, r#""xb""#, r#""a""#],
+        &[r#""ab""#, r#""xx""#, r#""a-b""#],
+    );
+}
+
+#[test]
+fn names_outside_the_patterns_are_additional() {
+    check(
+        json!({"type": "object", "properties": {"id": {"type": "integer"}},
+               "patternProperties": {"^S_": {"type": "string"}}}),
+        &[
+            r#"{"id":1}"#,
+            r#"{"id":1,"S_x":"a"}"#,
+            r#"{"id":1,"other":[5]}"#,
+            r#"{"id":1,"Sz":true}"#,
+        ],
+        &[
+            r#"{"id":1,"S_x":5}"#,
+            r#"{"id":1,"id":2}"#,
+            r#"{"id":1,"\u0053_x":5}"#,
+        ],
+    );
+}
+
+#[test]
+fn pattern_properties_that_also_match_listed_names() {
+    // `.*` matches "default" too: the extra names are every other name, and the
+    // listed name can neither repeat nor be spelled with an escape.
+    check(
+        json!({"type": "object", "properties": {"default": {"type": "string"}},
+               "patternProperties": {".*": {"type": "string"}}, "required": ["default"],
+               "additionalProperties": false}),
+        &[
+            r#"{"default":"a"}"#,
+            r#"{"default":"a","print":"b","web":"c"}"#,
+        ],
+        &[
+            r#"{"default":"a","default":"b"}"#,
+            r#"{"default":"a","d\u0065fault":"b"}"#,
+            r#"{"default":"a","print":1}"#,
+            r#"{"print":"b"}"#,
+        ],
+    );
+    check(
+        json!({"type": "object", "properties": {"line1": {"type": "string"}},
+               "patternProperties": {"^line[1-3]$": {"type": "string"}},
+               "required": ["line1"], "additionalProperties": false}),
+        &[r#"{"line1":"a","line2":"b","line3":"c"}"#],
+        &[
+            r#"{"line1":"a","line4":"b"}"#,
+            r#"{"line1":"a","line1":"b"}"#,
+        ],
+    );
+}
