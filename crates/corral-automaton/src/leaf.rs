@@ -78,6 +78,40 @@ impl LeafDfa {
         Ok(LeafDfa { states })
     }
 
+    /// The DFA matching exactly these byte strings: their trie, built directly (one
+    /// state per distinct prefix; no regex, no determinization — thousands of property
+    /// names cost their bytes, not a subset construction).
+    pub fn from_literals<'s>(literals: impl IntoIterator<Item = &'s [u8]>) -> LeafDfa {
+        let mut accepting = vec![false];
+        let mut children: Vec<std::collections::BTreeMap<u8, u32>> = vec![Default::default()];
+        for literal in literals {
+            let mut s = 0usize;
+            for &b in literal {
+                let next = match children[s].get(&b) {
+                    Some(&next) => next,
+                    None => {
+                        let next = accepting.len() as u32;
+                        accepting.push(false);
+                        children.push(Default::default());
+                        children[s].insert(b, next);
+                        next
+                    }
+                };
+                s = next as usize;
+            }
+            accepting[s] = true;
+        }
+        let states = children
+            .into_iter()
+            .zip(accepting)
+            .map(|(kids, accepting)| LeafState {
+                accepting,
+                edges: kids.into_iter().map(|(b, to)| (b, b, to)).collect(),
+            })
+            .collect();
+        LeafDfa { states }
+    }
+
     /// The DFA of the strings of `regex` that `within` accepts: the regex's NFA is
     /// restricted by `within` first ([`Builder::restricted`]), so only that part is
     /// determinized (a pattern over plain characters, without the escape sequences that
@@ -418,6 +452,23 @@ mod tests {
             .build(&format!("^(?:{regex})$"))
             .unwrap()
             .is_match(regex_automata::Input::new(s))
+    }
+
+    #[test]
+    fn literals_are_a_trie() {
+        let words: [&[u8]; 4] = [b"ab", b"ac", b"b", b"abc"];
+        let dfa = LeafDfa::from_literals(words);
+        // Root, a, ab, ac, b, abc.
+        assert_eq!(dfa.states().len(), 6);
+        for s in all_strings(b"abc", 4) {
+            assert_eq!(dfa.accepts(&s), words.contains(&&s[..]), "{s:?}");
+            assert_eq!(
+                dfa.complement().accepts(&s),
+                !words.contains(&&s[..]),
+                "{s:?}"
+            );
+        }
+        assert!(LeafDfa::from_literals([]).is_empty());
     }
 
     #[test]

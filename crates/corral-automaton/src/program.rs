@@ -177,23 +177,38 @@ fn byte_classes(states: &[State]) -> Vec<u8> {
 /// can itself return). Worklist over reverse edges: linear in the program size.
 fn liveness(states: &[State]) -> Vec<bool> {
     let n = states.len();
-    let mut preds: Vec<Vec<StateId>> = vec![Vec::new(); n];
-    let mut add = |from: usize, to: StateId| {
-        if let Some(p) = preds.get_mut(to as usize) {
-            p.push(from as StateId);
+    // Reverse edges in one array (predecessors of state t at `preds[first[t]..first[t + 1]]`):
+    // programs reach hundreds of thousands of states, one vector each was most of the cost.
+    let successors = |s: &State, f: &mut dyn FnMut(StateId)| match s {
+        State::Range { next, .. } | State::Empty(next) => f(*next),
+        State::Sparse(ranges) => ranges.iter().for_each(|&(_, _, t)| f(t)),
+        State::Union(alts) => alts.iter().for_each(|&t| f(t)),
+        State::Call { target, ret } => {
+            f(*target);
+            f(*ret);
         }
+        State::Return | State::Match | State::Fail => {}
     };
-    for (i, s) in states.iter().enumerate() {
-        match s {
-            State::Range { next, .. } | State::Empty(next) => add(i, *next),
-            State::Sparse(ranges) => ranges.iter().for_each(|&(_, _, t)| add(i, t)),
-            State::Union(alts) => alts.iter().for_each(|&t| add(i, t)),
-            State::Call { target, ret } => {
-                add(i, *target);
-                add(i, *ret);
+    let mut first = vec![0usize; n + 1];
+    for s in states {
+        successors(s, &mut |t| {
+            if let Some(c) = first.get_mut(t as usize + 1) {
+                *c += 1;
             }
-            State::Return | State::Match | State::Fail => {}
-        }
+        });
+    }
+    for i in 0..n {
+        first[i + 1] += first[i];
+    }
+    let mut fill = first.clone();
+    let mut preds: Vec<StateId> = vec![0; first[n]];
+    for (i, s) in states.iter().enumerate() {
+        successors(s, &mut |t| {
+            if let Some(slot) = fill.get_mut(t as usize) {
+                preds[*slot] = i as StateId;
+                *slot += 1;
+            }
+        });
     }
     let mut live = vec![false; n];
     let mut queue: Vec<StateId> = Vec::new();
@@ -205,7 +220,7 @@ fn liveness(states: &[State]) -> Vec<bool> {
     }
     let get = |live: &[bool], id: StateId| live.get(id as usize).copied().unwrap_or(false);
     while let Some(t) = queue.pop() {
-        for &p in &preds[t as usize] {
+        for &p in &preds[first[t as usize]..first[t as usize + 1]] {
             if live[p as usize] {
                 continue;
             }

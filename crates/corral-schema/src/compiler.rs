@@ -45,6 +45,8 @@ pub(crate) struct Compiler<'a> {
     pub(crate) ref_memo: HashMap<(String, Vec<String>), Re>,
     /// Leaves by text (see [`Compiler::leaf`]).
     pub(crate) leaves: HashMap<String, Rx>,
+    /// Additional property names by the listed names they avoid.
+    pub(crate) other_names: HashMap<Vec<String>, Rx>,
 }
 
 impl<'a> Compiler<'a> {
@@ -61,6 +63,7 @@ impl<'a> Compiler<'a> {
             nesting: 0,
             ref_memo: HashMap::new(),
             leaves: HashMap::new(),
+            other_names: HashMap::new(),
         }
     }
 

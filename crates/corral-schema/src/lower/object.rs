@@ -7,13 +7,13 @@ use indexmap::IndexMap;
 use crate::compiler::{Compiler, Re};
 use crate::error::SchemaError;
 use crate::ir::{Constraints, Sub, TypeSet};
-use crate::json::{canonical_string, escape};
+use crate::json::{canonical_string, escape, STRING_CHAR};
 use crate::pattern::{self, Lengths};
 use crate::pointer;
 use crate::rx::{Rx, Slot};
 
 use super::never;
-use super::string::{complement_body, names_outside_patterns, StringParts};
+use super::string::{names_outside_patterns, plain_strings_except, StringParts};
 
 #[derive(Clone, Debug)]
 struct Member {
@@ -190,9 +190,7 @@ impl<'a> Compiler<'a> {
         } else if patterns.is_empty() {
             if let Some(additional) = &additional {
                 let key = match (&names_re, listed_names.is_empty()) {
-                    (None, _) => {
-                        Some(self.leaf(&format!("\"{}\"", complement_body(&listed_names))))
-                    }
+                    (None, _) => self.names_except(&listed_names),
                     (Some(re), true) => Some(re.clone()),
                     // Names must avoid the listed ones *and* match propertyNames: not
                     // generated.
@@ -279,6 +277,28 @@ impl<'a> Compiler<'a> {
         let allow_empty = counts.min == 0 && extra_min == 0;
         Ok(Rx::members(slots, self.syntax.comma(), allow_empty)
             .map(|body| self.syntax.object(body)))
+    }
+}
+
+impl Compiler<'_> {
+    /// Quoted names other than `listed` (the names that `additionalProperties`
+    /// governs): every name when none is listed, else those written without escapes (so
+    /// that no escape spells a listed name) as a DFA, one node per set of names in this
+    /// compilation. `None` when the DFA would be too large (no such names: a sound
+    /// subset).
+    fn names_except(&mut self, listed: &[String]) -> Option<Rx> {
+        if listed.is_empty() {
+            // Every name, in every spelling.
+            return Some(self.leaf(&format!("\"{STRING_CHAR}*\"")));
+        }
+        if let Some(rx) = self.other_names.get(listed) {
+            return Some(rx.clone());
+        }
+        let names = plain_strings_except(listed).ok()?;
+        let quote = || Rx::literal("\"");
+        let rx = Rx::seq([quote(), Rx::dfa(names), quote()]);
+        self.other_names.insert(listed.to_vec(), rx.clone());
+        Some(rx)
     }
 }
 

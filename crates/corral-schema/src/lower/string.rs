@@ -264,16 +264,21 @@ fn plain_strings() -> Option<&'static LeafDfa> {
 /// The string contents written without escapes (plain characters only) other than
 /// `names`: a DFA of a few states per name character. Without escapes, no other spelling
 /// of an excluded name gets through.
-fn plain_strings_except(names: &[String]) -> Result<LeafDfa, corral_automaton::BuildError> {
+pub(crate) fn plain_strings_except(
+    names: &[String],
+) -> Result<LeafDfa, corral_automaton::BuildError> {
     let plain = plain_strings().ok_or(corral_automaton::BuildError::TooLarge {
         limit: MAX_LEAF_DFA_STATES,
     })?;
     if names.is_empty() {
         return Ok(plain.clone());
     }
-    let names: Vec<String> = names.iter().map(|n| regex_syntax::escape(n)).collect();
-    let names = LeafDfa::from_regex(&names.join("|"), MAX_LEAF_DFA_STATES)?;
-    plain.intersect(&names.complement(), MAX_LEAF_DFA_STATES)
+    let names = LeafDfa::from_literals(names.iter().map(|n| n.as_bytes()));
+    // About one state per distinct prefix of a name, and the plain-text states.
+    plain.intersect(
+        &names.complement(),
+        names.states().len() + MAX_LEAF_DFA_STATES,
+    )
 }
 
 /// Plain-text names (see [`plain_strings_except`]) that are none of `listed` and match
@@ -283,53 +288,4 @@ fn plain_strings_except(names: &[String]) -> Result<LeafDfa, corral_automaton::B
 pub(crate) fn names_outside_patterns(listed: &[String], bodies: &[String]) -> Option<LeafDfa> {
     let names = avoiding(plain_strings_except(listed).ok()?, plain_strings()?, bodies)?;
     (!names.is_empty()).then_some(names)
-}
-
-/// A string body (between quotes) whose decoded value is none of `names`. Only unescaped
-/// characters are generated (a subset), so the value is its own spelling.
-pub(crate) fn complement_body(names: &[String]) -> String {
-    let plain = r#"[^"\\\x00-\x1F]"#;
-    if names.is_empty() {
-        return format!("{STRING_CHAR}*");
-    }
-    // Trie of names.
-    #[derive(Default)]
-    struct Node {
-        terminal: bool,
-        children: std::collections::BTreeMap<char, Node>,
-    }
-    let mut root = Node::default();
-    for name in names {
-        let mut node = &mut root;
-        for c in name.chars() {
-            node = node.children.entry(c).or_default();
-        }
-        node.terminal = true;
-    }
-    fn walk(node: &Node, plain: &str) -> String {
-        let mut alts = Vec::new();
-        if !node.terminal {
-            alts.push(String::new());
-        }
-        // A character not continuing any name, then anything.
-        let excluded: String = node
-            .children
-            .keys()
-            .map(|c| regex_syntax::escape(&c.to_string()))
-            .collect();
-        if excluded.is_empty() {
-            alts.push(format!("{plain}+"));
-        } else {
-            alts.push(format!("[^\"\\\\\\x00-\\x1F{excluded}]{plain}*"));
-        }
-        for (c, child) in &node.children {
-            alts.push(format!(
-                "{}{}",
-                regex_syntax::escape(&c.to_string()),
-                walk(child, plain)
-            ));
-        }
-        format!("(?:{})", alts.join("|"))
-    }
-    walk(&root, plain)
 }
