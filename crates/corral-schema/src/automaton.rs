@@ -59,16 +59,21 @@ struct Lowering {
     max_states: usize,
 }
 
-/// The non-empty nodes of `root` that more than one parent refers to (a node used twice
-/// by the same parent counts twice).
+/// The non-empty nodes of `root` that are built more than once: more than one parent
+/// refers to them (a node used twice by the same parent counts twice), or their parent
+/// writes them out several times — the copies of a bounded repetition or list
+/// (`maxItems: 256` of an object would otherwise hold 256 objects). Leaves are the
+/// exception there: a copy of a leaf costs less than a call.
 fn shared_nodes(root: &Rx) -> HashSet<usize> {
     let mut parents: HashMap<usize, u32> = HashMap::new();
     let mut stack = vec![root];
     while let Some(rx) = stack.pop() {
+        let copied = rx.copies_of_children() > 1;
         for child in rx.children() {
             let count = parents.entry(child.identity()).or_insert(0);
-            *count += 1;
-            if *count == 1 {
+            let first = *count == 0;
+            *count += if copied && !child.is_leaf() { 2 } else { 1 };
+            if first {
                 stack.push(child);
             }
         }

@@ -22,6 +22,8 @@
 //! * `email`: quoted local parts (`"joe bloggs"@…`) are rejected (they contain `"`); the
 //!   64-character local-part limit is enforced through a similar atom count/length scheme.
 //! * `uri`: exact RFC 3986 `URI` syntax (ASCII only, so never IRIs).
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// Why a recognised format has no regex.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +55,25 @@ pub const ASSERTED_ELSEWHERE: &[&str] = &[
 /// `relative-json-pointer` (and the draft-3 spellings `host-name`, `ip-address`); see the
 /// module documentation for the accepted subsets.
 pub fn format_regex(format: &str) -> Option<Result<String, FormatError>> {
+    // Built once per process: some are long (`uri`, `ipv6`) and recur under many
+    // properties.
+    static BUILT: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let lock = || {
+        built
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some(regex) = lock().get(format) {
+        return Some(Ok(regex.clone()));
+    }
+    let regex = build_format_regex(format)?;
+    lock().insert(format.to_string(), regex.clone());
+    Some(Ok(regex))
+}
+
+/// [`format_regex`] of a known format, built.
+fn build_format_regex(format: &str) -> Option<String> {
     let r = match format {
         "host-name" => hostname(),
         "ip-address" => ipv4(),
@@ -73,7 +94,7 @@ pub fn format_regex(format: &str) -> Option<Result<String, FormatError>> {
         "relative-json-pointer" => relative_json_pointer(),
         _ => return None,
     };
-    Some(Ok(format!("(?:{r})")))
+    Some(format!("(?:{r})"))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ pub(crate) fn intersect<'a>(
             "cannot intersect in allOf/$ref: the two values differ",
         )
     };
-    let mut out = a.clone();
+    // The maps and the prefix are merged below: clone everything else.
+    let mut out = clone_scalars(a);
     if let Some(tb) = b.types {
         let both = a.types.map_or(tb, |ta| ta.and(tb));
         if both.is_empty() {
@@ -106,8 +107,8 @@ pub(crate) fn intersect<'a>(
                 .map(|i| Sub::and(&side(pa, &a.items, i), &side(pb, &b.items, i)))
                 .collect(),
         );
-    } else if b.prefix_items.is_some() {
-        out.prefix_items = b.prefix_items.clone();
+    } else {
+        out.prefix_items = a.prefix_items.clone().or_else(|| b.prefix_items.clone());
     }
     // `items` on one side constrains every position of the other side's `prefixItems`.
     for (from, other) in [(a, b), (b, a)] {
@@ -177,6 +178,76 @@ pub(crate) fn intersect<'a>(
         }
     }
     Ok(Some(out))
+}
+
+/// `c` without its name → schema maps and prefix (the parts [`intersect`] rebuilds).
+fn clone_scalars<'a>(c: &Constraints<'a>) -> Constraints<'a> {
+    let Constraints {
+        properties: _,
+        pattern_properties: _,
+        prefix_items: _,
+        types,
+        values,
+        excluded_strings,
+        minimum,
+        exclusive_minimum,
+        maximum,
+        exclusive_maximum,
+        multiple_of,
+        min_length,
+        max_length,
+        pattern,
+        avoided_patterns,
+        format,
+        items,
+        unevaluated_items,
+        min_items,
+        max_items,
+        contains,
+        min_contains,
+        max_contains,
+        additional_properties,
+        unevaluated_properties,
+        required,
+        min_properties,
+        max_properties,
+        property_names,
+        dependent_required,
+        unknown,
+    } = c;
+    Constraints {
+        properties: None,
+        pattern_properties: None,
+        prefix_items: None,
+        types: *types,
+        values: values.clone(),
+        excluded_strings: excluded_strings.clone(),
+        minimum: minimum.clone(),
+        exclusive_minimum: exclusive_minimum.clone(),
+        maximum: maximum.clone(),
+        exclusive_maximum: exclusive_maximum.clone(),
+        multiple_of: multiple_of.clone(),
+        min_length: *min_length,
+        max_length: *max_length,
+        pattern: pattern.clone(),
+        avoided_patterns: avoided_patterns.clone(),
+        format: format.clone(),
+        items: items.clone(),
+        unevaluated_items: unevaluated_items.clone(),
+        min_items: *min_items,
+        max_items: *max_items,
+        contains: contains.clone(),
+        min_contains: *min_contains,
+        max_contains: *max_contains,
+        additional_properties: additional_properties.clone(),
+        unevaluated_properties: unevaluated_properties.clone(),
+        required: required.clone(),
+        min_properties: *min_properties,
+        max_properties: *max_properties,
+        property_names: property_names.clone(),
+        dependent_required: dependent_required.clone(),
+        unknown: unknown.clone(),
+    }
 }
 
 fn union(into: &mut Vec<String>, from: &[String]) {

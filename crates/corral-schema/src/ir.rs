@@ -98,8 +98,9 @@ pub(crate) struct Node<'a> {
     pub unique_items: bool,
     /// Keywords present that corral knows and cannot enforce (`$dynamicRef`, …).
     pub unsupported: Vec<&'static str>,
-    /// The keywords that test an instance directly.
-    pub own: Constraints<'a>,
+    /// The keywords that test an instance directly (shared by every branch built from
+    /// this node).
+    pub own: Arc<Constraints<'a>>,
 }
 
 impl Node<'_> {

@@ -107,8 +107,7 @@ impl<'a> Compiler<'a> {
             )?;
         }
         let base_has_unevaluated = node.own.has_unevaluated();
-        let mut conjuncts: Vec<Vec<Branch<'a>>> =
-            vec![vec![Branch::of(Arc::new(node.own.clone()))]];
+        let mut conjuncts: Vec<Vec<Branch<'a>>> = vec![vec![Branch::of(node.own.clone())]];
         if let Some(reference) = node.reference {
             let (target_ptr, target) = self.references.resolve(reference, ptr)?;
             let expansions = self.open_refs.iter().filter(|r| **r == target_ptr).count();

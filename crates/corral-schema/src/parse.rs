@@ -6,7 +6,9 @@ use indexmap::IndexMap;
 use serde_json::{Map, Number, Value};
 
 use crate::error::SchemaError;
-use crate::ir::{Node, Sub, TypeSet};
+use std::sync::Arc;
+
+use crate::ir::{Constraints, Node, Sub, TypeSet};
 use crate::json::json_equal;
 
 /// Keywords that never constrain an instance.
@@ -93,7 +95,8 @@ pub(crate) fn parse_node<'a>(
         };
 
     let mut node = Node::default();
-    let c = &mut node.own;
+    let mut own = Constraints::default();
+    let c = &mut own;
     let mut constant = None;
     let mut exclusive_flags = Vec::new();
     let array_items = matches!(map.get("items"), Some(Value::Array(_)));
@@ -237,6 +240,7 @@ pub(crate) fn parse_node<'a>(
             None => vec![value],
         });
     }
+    node.own = Arc::new(own);
     Ok(node)
 }
 

@@ -6,9 +6,18 @@ pub(crate) fn escape_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// `base` + `/` + escaped `token`.
+/// `base` + `/` + escaped `token` (built for every property of every schema: one
+/// allocation when nothing needs escaping).
 pub(crate) fn join(base: &str, token: &str) -> String {
-    format!("{base}/{}", escape_token(token))
+    let mut out = String::with_capacity(base.len() + 1 + token.len());
+    out.push_str(base);
+    out.push('/');
+    if token.contains(['~', '/']) {
+        out.push_str(&escape_token(token));
+    } else {
+        out.push_str(token);
+    }
+    out
 }
 
 /// Decode `%XX` escapes (URI fragments are percent-encoded).

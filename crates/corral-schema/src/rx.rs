@@ -111,6 +111,27 @@ impl Rx {
         }
     }
 
+    /// How many times a builder writes out the children of this node: a repetition's
+    /// body or a list's item once per mandatory and per optional copy (an unbounded tail
+    /// is one copy), 1 for the other nodes.
+    pub(crate) fn copies_of_children(&self) -> u32 {
+        match self.get() {
+            Node::Repeat { min, max, .. } | Node::List { min, max, .. } => {
+                let optional = max.map_or(1, |m| m.saturating_sub(*min));
+                min.saturating_add(optional)
+            }
+            _ => 1,
+        }
+    }
+
+    /// Whether this is a leaf (text, DFA or restricted regex).
+    pub(crate) fn is_leaf(&self) -> bool {
+        matches!(
+            self.get(),
+            Node::Text(_) | Node::Dfa(_) | Node::Restricted { .. }
+        )
+    }
+
     pub fn empty() -> Rx {
         Rx::node(Node::Empty)
     }

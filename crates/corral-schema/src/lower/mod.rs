@@ -2,6 +2,7 @@
 //! type: scalars and `enum` here, strings, arrays and objects in their own files.
 //! Subschemas are compiled where they are used, through [`Compiler::compile`].
 mod array;
+mod enumerated;
 mod object;
 mod string;
 
@@ -123,42 +124,6 @@ impl<'a> Compiler<'a> {
             alternatives.extend(self.compile_number(c, false, ptr)?);
         } else if types.contains(TypeSet::INTEGER) {
             alternatives.extend(self.compile_number(c, true, ptr)?);
-        }
-        Ok(Rx::alt(alternatives))
-    }
-
-    /// `enum`: the literals of `types` that also satisfy the other constraints.
-    fn compile_enum(
-        &mut self,
-        c: &Constraints<'a>,
-        values: &[Value],
-        types: TypeSet,
-        ptr: &str,
-    ) -> Result<Re, SchemaError> {
-        let rest = Constraints {
-            values: None,
-            ..c.clone()
-        };
-        let candidates: Vec<&Value> = values.iter().filter(|v| types.admits(v)).collect();
-        // `type` is tested on each value's JSON type; only other constraints need an
-        // automaton to test the values against, built only when some value is left.
-        let checker = if !rest.is_untyped_unconstrained() && !candidates.is_empty() {
-            match self.compile_branch(&rest, ptr)? {
-                None => return Ok(None),
-                Some(re) => Some(self.matcher(&re, ptr)?),
-            }
-        } else {
-            None
-        };
-        let mut alternatives = Vec::new();
-        for value in candidates {
-            if let Some(checker) = &checker {
-                let text = serde_json::to_string(value).unwrap_or_default();
-                if !checker.is_match(&text) {
-                    continue;
-                }
-            }
-            alternatives.push(self.syntax.literal(value));
         }
         Ok(Rx::alt(alternatives))
     }

@@ -102,13 +102,14 @@ impl<'a> Compiler<'a> {
             }
         }
         let colon = self.syntax.colon();
+        let properties_ptr = format!("{ptr}/properties");
         let mut members: Vec<Member> = Vec::new();
         for (name, schema) in &listed {
             let is_required = required.contains(name);
             let key = canonical_string(name);
             let name_ok = names_checker.as_ref().is_none_or(|m| m.is_match(&key));
             let value = if name_ok {
-                self.compile(schema, &pointer::join(&format!("{ptr}/properties"), name))?
+                self.compile(schema, &pointer::join(&properties_ptr, name))?
             } else {
                 None
             };

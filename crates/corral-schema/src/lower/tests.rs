@@ -129,3 +129,35 @@ fn pattern_properties_that_also_match_listed_names() {
         ],
     );
 }
+
+#[test]
+fn bounded_lists_of_structures_call_one_copy() {
+    // 200 optional copies of an object written out would be 200 objects' states; the item
+    // is a procedure that each copy calls.
+    let schema = json!({"type": "array", "maxItems": 200, "items": {"type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["a"], "additionalProperties": false}});
+    let compiled = compile(&schema, &Options::compact()).unwrap();
+    assert!(
+        compiled.program.states().len() < 5_000,
+        "{} states",
+        compiled.program.states().len()
+    );
+    let item = r#"{"a":"x","b":1}"#;
+    let items = |n: usize| format!("[{}]", vec![item; n].join(","));
+    check(schema, &[&items(1), &items(200)], &[&items(201)]);
+}
+
+#[test]
+fn enum_values_are_tested_without_an_automaton_where_possible() {
+    check(
+        json!({"enum": ["a", "bcd", 3, 7, null, [1]], "maxLength": 2, "maximum": 5}),
+        &[r#""a""#, "3", "null", "[1]"],
+        &[r#""bcd""#, "7"],
+    );
+    check(
+        json!({"type": "string", "enum": ["a", "b"], "not": {"const": "a"}}),
+        &[r#""b""#],
+        &[r#""a""#],
+    );
+}
