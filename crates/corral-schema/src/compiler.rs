@@ -47,7 +47,14 @@ pub(crate) struct Compiler<'a> {
     pub(crate) leaves: HashMap<String, Rx>,
     /// Additional property names by the listed names they avoid.
     pub(crate) other_names: HashMap<Vec<String>, Rx>,
+    /// `$ref` expansions so far (bounded by [`MAX_EXPANSIONS`]).
+    pub(crate) expansions: usize,
 }
+
+/// Most `$ref` expansions in one compilation: mutually recursive definitions, each cut
+/// off at the recursion depth, multiply; past this the compilation is retried with a
+/// smaller depth (see [`crate::compile`]).
+pub(crate) const MAX_EXPANSIONS: usize = 10_000;
 
 impl<'a> Compiler<'a> {
     pub fn new(root: &'a Value, options: &'a Options) -> Compiler<'a> {
@@ -64,6 +71,7 @@ impl<'a> Compiler<'a> {
             ref_memo: HashMap::new(),
             leaves: HashMap::new(),
             other_names: HashMap::new(),
+            expansions: 0,
         }
     }
 

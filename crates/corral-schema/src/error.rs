@@ -25,6 +25,10 @@ pub enum SchemaError {
     /// The automaton exceeds [`Options::max_states`](crate::Options).
     #[error("the automaton grew past the limit of {limit} states at `{pointer}`")]
     TooLarge { limit: usize, pointer: String },
+    /// Recursive `$ref`s expand into more than the limit of subschemas (mutually recursive
+    /// definitions multiply), even at recursion depth 0.
+    #[error("`$ref`s expand into more than {limit} subschemas at `{pointer}`")]
+    TooManyExpansions { limit: usize, pointer: String },
 }
 
 impl SchemaError {

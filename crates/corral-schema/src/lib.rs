@@ -131,6 +131,30 @@ impl Compiled {
 }
 
 /// Compile `schema` into an automaton; see the [crate docs](crate).
+///
+/// Mutually recursive `$ref`s whose expansion up to [`Options::max_recursion_depth`]
+/// exceeds a fixed budget are compiled again with a smaller depth (deeper recursion is
+/// then not generated: a sound subset, noted in [`Compiled::ignored`]).
 pub fn compile(schema: &Value, options: &Options) -> Result<Compiled, SchemaError> {
-    compiler::Compiler::new(schema, options).compile_root()
+    let mut depth = options.max_recursion_depth;
+    loop {
+        let attempt = Options {
+            max_recursion_depth: depth,
+            ..options.clone()
+        };
+        match compiler::Compiler::new(schema, &attempt).compile_root() {
+            Err(SchemaError::TooManyExpansions { .. }) if depth > 0 => depth -= 1,
+            Ok(mut compiled) => {
+                if depth < options.max_recursion_depth {
+                    compiled.ignored.push(format!(
+                        "#: recursive `$ref`s expanded to depth {depth} (not {}) to bound \
+                         compilation",
+                        options.max_recursion_depth
+                    ));
+                }
+                return Ok(compiled);
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::compiler::{pattern_matches, Compiler};
+use crate::compiler::{pattern_matches, Compiler, MAX_EXPANSIONS};
 use crate::error::SchemaError;
 use crate::intersect::intersect;
 use crate::ir::{Constraints, Node, Sub, TypeSet};
@@ -113,6 +113,13 @@ impl<'a> Compiler<'a> {
             let expansions = self.open_refs.iter().filter(|r| **r == target_ptr).count();
             if expansions > self.options.max_recursion_depth {
                 return Ok(vec![]);
+            }
+            self.expansions += 1;
+            if self.expansions > MAX_EXPANSIONS {
+                return Err(SchemaError::TooManyExpansions {
+                    limit: MAX_EXPANSIONS,
+                    pointer: ptr.to_string(),
+                });
             }
             self.open_refs.push(target_ptr.clone());
             let branches = self.normalize(&Sub::Doc(target), &target_ptr);

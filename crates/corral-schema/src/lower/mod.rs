@@ -30,10 +30,11 @@ impl<'a> Compiler<'a> {
                 let node = self.node(value, ptr)?;
                 match node.reference.filter(|_| node.is_bare_ref()) {
                     Some(reference) => {
-                        let key = (
-                            self.references.target(reference, ptr)?,
-                            self.open_refs.clone(),
-                        );
+                        // What the body compiles to depends on how often each reference
+                        // is open, not on the order they were opened in.
+                        let mut open = self.open_refs.clone();
+                        open.sort_unstable();
+                        let key = (self.references.target(reference, ptr)?, open);
                         if let Some(re) = self.ref_memo.get(&key) {
                             return Ok(re.clone());
                         }

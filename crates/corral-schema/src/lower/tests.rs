@@ -161,3 +161,29 @@ fn enum_values_are_tested_without_an_automaton_where_possible() {
         &[r#""a""#],
     );
 }
+
+#[test]
+fn mutual_recursion_is_bounded_by_lowering_the_depth() {
+    // Eight definitions that all refer to each other: expanded to depth 3 they would
+    // multiply into hundreds of thousands of subschemas.
+    let names: Vec<String> = (0..8).map(|i| format!("d{i}")).collect();
+    let mut defs = serde_json::Map::new();
+    for name in &names {
+        let properties: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .map(|m| (m.clone(), json!({"$ref": format!("#/$defs/{m}")})))
+            .collect();
+        defs.insert(
+            name.clone(),
+            json!({"type": "object", "properties": properties, "additionalProperties": false}),
+        );
+    }
+    let schema = json!({"$defs": defs, "$ref": "#/$defs/d0"});
+    let compiled = compile(&schema, &Options::compact()).unwrap();
+    assert!(
+        compiled.ignored.iter().any(|i| i.contains("recursive")),
+        "{:?}",
+        compiled.ignored
+    );
+    check(schema, &[r#"{}"#, r#"{"d1":{}}"#], &[r#"{"x":1}"#]);
+}
