@@ -16,9 +16,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match dfa.next(state, b)? {
             Some(next) => state = next,
             None => {
-                let from = text.floor_char_boundary(i.saturating_sub(120));
-                let to = text.ceil_char_boundary((i + 40).min(text.len()));
-                println!("rejected at byte {i}: …{}⟦{}", &text[from..i], &text[i..to]);
+                let mut from = i.saturating_sub(120);
+                while !text.is_char_boundary(from) {
+                    from -= 1;
+                }
+                let mut to = (i + 40).min(text.len());
+                while !text.is_char_boundary(to) {
+                    to += 1;
+                }
+                println!(
+                    "rejected at byte {i}: …{}⟦{}",
+                    text.get(from..i).unwrap_or(""),
+                    text.get(i..to).unwrap_or("")
+                );
                 return Ok(());
             }
         }

@@ -146,11 +146,7 @@ fn searched_body(
     pointer: &str,
 ) -> Result<Option<String>, SchemaError> {
     let unsupported = |reason: String| SchemaError::unsupported(keyword, pointer, reason);
-    let hir = strip_captures(hir);
-    let alternatives = match hir.kind() {
-        HirKind::Alternation(subs) => subs.clone(),
-        _ => vec![hir],
-    };
+    let alternatives = anchored_alternatives(hir);
     let mut branches = Vec::new();
     for alt in alternatives {
         let mut parts = match strip_captures(alt).into_kind() {
@@ -245,6 +241,60 @@ fn padding() -> Hir {
         greedy: true,
         sub: Box::new(unit(string_char_hir())),
     })
+}
+
+/// Most alternatives a pattern is split into to bring its anchors to the ends.
+const MAX_ANCHORED_ALTERNATIVES: usize = 64;
+
+/// The top-level alternatives of a pattern, with alternations that hold anchors
+/// distributed over the concatenation around them: `^$|^a+$` is parsed with its common
+/// `^` lifted out (`^(?:$|a+$)`), and `^(?:a$|b)` has an anchor inside a group; as
+/// `^$`, `^a+$` (and `^a$`, `^b`) each alternative has its anchors at its ends.
+fn anchored_alternatives(hir: Hir) -> Vec<Hir> {
+    let hir = strip_captures(hir);
+    let parts = match hir.kind() {
+        HirKind::Alternation(subs) => {
+            let mut out = Vec::new();
+            for sub in subs {
+                out.extend(anchored_alternatives(sub.clone()));
+            }
+            return out;
+        }
+        HirKind::Concat(parts) => parts.clone(),
+        _ => return vec![hir],
+    };
+    let split = parts.iter().position(|part| {
+        matches!(strip_captures(part.clone()).kind(), HirKind::Alternation(_)) && has_look(part)
+    });
+    let Some(i) = split else {
+        return vec![hir];
+    };
+    let HirKind::Alternation(choices) = strip_captures(parts[i].clone()).into_kind() else {
+        return vec![hir];
+    };
+    let mut out = Vec::new();
+    for choice in choices {
+        let mut concat = parts[..i].to_vec();
+        concat.push(choice);
+        concat.extend(parts[i + 1..].iter().cloned());
+        out.extend(anchored_alternatives(Hir::concat(concat)));
+        if out.len() > MAX_ANCHORED_ALTERNATIVES {
+            // Left as it was: the anchors inside are reported as unsupported.
+            return vec![hir];
+        }
+    }
+    out
+}
+
+/// Whether `hir` contains an anchor or another look-around assertion.
+fn has_look(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Look(_) => true,
+        HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) => false,
+        HirKind::Repetition(rep) => has_look(&rep.sub),
+        HirKind::Capture(cap) => has_look(&cap.sub),
+        HirKind::Concat(subs) | HirKind::Alternation(subs) => subs.iter().any(has_look),
+    }
 }
 
 fn strip_captures(hir: Hir) -> Hir {
@@ -733,6 +783,28 @@ mod tests {
             assert!(re.is_match(&json(ok)), "{ok}");
         }
         assert!(!re.is_match(&json("ba")));
+    }
+
+    #[test]
+    fn anchors_inside_alternations_are_distributed() {
+        // `^$|^…$` is parsed with the common `^` lifted out; `(a$|b)` holds an anchor
+        // inside a group.
+        let re = body_re(r"^$|^\+?[0-9]{2,3}$", 0, None).unwrap();
+        for ok in ["", "12", "+123"] {
+            assert!(re.is_match(&json(ok)), "{ok}");
+        }
+        for no in [" ", "1", "+1234", "12 "] {
+            assert!(!re.is_match(&json(no)), "{no}");
+        }
+        let re = body_re(r"^x(a$|b)", 0, None).unwrap();
+        for ok in ["xa", "xb", "xbz"] {
+            assert!(re.is_match(&json(ok)), "{ok}");
+        }
+        for no in ["xaz", "ya", "x"] {
+            assert!(!re.is_match(&json(no)), "{no}");
+        }
+        // Anchors inside a repetition stay unsupported.
+        assert!(pattern_body("^(a$)+", Lengths::ANY, "#").is_err());
     }
 
     #[test]

@@ -181,17 +181,40 @@ impl<'a> Compiler<'a> {
             },
             (Some(p), Some(re)) => {
                 let body = pattern::pattern_body(p, Lengths::ANY, &pattern_ptr)?;
-                let format = pattern::anchored_body(re, lengths, "format", ptr)?;
-                body.zip(format).map(|(body, format)| StringParts {
-                    bodies: vec![body, format],
-                    ..StringParts::default()
+                format_parts(re, lengths, ptr)?.and_then(|format| {
+                    body.map(|body| StringParts {
+                        bodies: vec![body, format.bodies[0].clone()],
+                        ..format
+                    })
                 })
             }
-            (None, Some(re)) => {
-                pattern::anchored_body(re, lengths, "format", ptr)?.map(StringParts::matching)
-            }
+            (None, Some(re)) => format_parts(re, lengths, ptr)?,
             (None, None) => Some(StringParts::matching(pattern::length_body(lengths))),
         })
+    }
+}
+
+/// The strings of a `format`'s regex with `lengths`: folded into the regex where its
+/// shape allows, otherwise counted by an automaton (as for a `pattern`). `None` when no
+/// string is left.
+fn format_parts(
+    regex: &str,
+    lengths: Lengths,
+    ptr: &str,
+) -> Result<Option<StringParts>, SchemaError> {
+    match pattern::anchored_body(regex, lengths, "format", ptr) {
+        Ok(body) => Ok(body.map(StringParts::matching)),
+        Err(_) if lengths != Lengths::ANY => {
+            Ok(
+                pattern::anchored_body(regex, Lengths::ANY, "format", ptr)?.map(|body| {
+                    StringParts {
+                        lengths,
+                        ..StringParts::matching(body)
+                    }
+                }),
+            )
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -187,3 +187,16 @@ fn mutual_recursion_is_bounded_by_lowering_the_depth() {
     );
     check(schema, &[r#"{}"#, r#"{"d1":{}}"#], &[r#"{"x":1}"#]);
 }
+
+#[test]
+fn format_with_lengths_the_regex_cannot_fold_is_counted() {
+    check(
+        json!({"type": "string", "format": "uri", "maxLength": 20, "minLength": 12}),
+        &[r#""http://a.example/""#, r#""https://ab.cd/e""#],
+        &[
+            r#""http://a.b/""#,
+            r#""https://example.com/abcdefgh""#,
+            r#""not a uri at all""#,
+        ],
+    );
+}
