@@ -38,7 +38,7 @@ pub(crate) struct Compiler<'a> {
     /// Parsed schema objects, by their place in the document.
     nodes: HashMap<*const Value, Arc<Node<'a>>>,
     /// Compiled `pattern`s for property-name tests.
-    pub(crate) pattern_cache: HashMap<String, Option<Regex>>,
+    pub(crate) pattern_cache: HashMap<String, Option<NameTest>>,
     /// Objects/arrays entered on the current path.
     pub(crate) nesting: usize,
     /// Compiled bare `$ref`s by (target, references open around the use).
@@ -143,26 +143,52 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// Whether an ECMA `pattern` matches the property name `key`.
-    pub(crate) fn pattern_matches(&mut self, pattern: &str, key: &str) -> bool {
-        pattern_matches(&mut self.pattern_cache, pattern, key)
+    /// Whether an ECMA `pattern` matches the property name `key` (an error naming
+    /// `patternProperties` when the pattern cannot be tested at all).
+    pub(crate) fn pattern_matches(
+        &mut self,
+        pattern: &str,
+        key: &str,
+        ptr: &str,
+    ) -> Result<bool, SchemaError> {
+        pattern_matches(&mut self.pattern_cache, pattern, key, ptr)
     }
 }
 
-/// Whether an ECMA `pattern` matches `key`. An untranslatable pattern is treated as
-/// matching (the conservative choice: its schema is applied).
+/// How a `patternProperties` pattern is tested against property names.
+pub(crate) enum NameTest {
+    /// The pattern's own automaton, on the quoted canonical name.
+    Automaton(Regex),
+    /// A pattern the automaton cannot hold (`\b`, …), searched in the name by a regex
+    /// engine that can.
+    Searched(Regex),
+}
+
+/// Whether an ECMA `pattern` matches `key`. A pattern no engine here can test is an
+/// error: guessing either way could let a name take the wrong schema.
 pub(crate) fn pattern_matches(
-    cache: &mut HashMap<String, Option<Regex>>,
+    cache: &mut HashMap<String, Option<NameTest>>,
     pattern: &str,
     key: &str,
-) -> bool {
-    let re = cache.entry(pattern.to_string()).or_insert_with(|| {
-        let body =
-            crate::pattern::pattern_body(pattern, crate::pattern::Lengths::ANY, "#").ok()??;
-        crate::json::matcher(&format!("\"(?:{body})\"")).ok()
+    ptr: &str,
+) -> Result<bool, SchemaError> {
+    let test = cache.entry(pattern.to_string()).or_insert_with(|| {
+        let body = crate::pattern::pattern_body(pattern, crate::pattern::Lengths::ANY, "#");
+        if let Ok(Some(body)) = body {
+            if let Ok(re) = crate::json::matcher(&format!("\"(?:{body})\"")) {
+                return Some(NameTest::Automaton(re));
+            }
+        }
+        let translated = crate::pattern::translate_ecma(pattern).ok()?;
+        Regex::new(&translated).ok().map(NameTest::Searched)
     });
-    match re {
-        Some(re) => re.is_match(&crate::json::canonical_string(key)),
-        None => true,
+    match test {
+        Some(NameTest::Automaton(re)) => Ok(re.is_match(&crate::json::canonical_string(key))),
+        Some(NameTest::Searched(re)) => Ok(re.is_match(key)),
+        None => Err(SchemaError::unsupported(
+            "patternProperties",
+            ptr,
+            format!("the pattern /{pattern}/ cannot be tested against property names"),
+        )),
     }
 }

@@ -8,9 +8,11 @@ use serde_json::Number;
 use crate::error::SchemaError;
 use crate::ir::{Constraints, Sub};
 use crate::json::json_equal;
+use crate::number::{is_multiple, Decimal};
 
-/// Tells whether a `patternProperties` pattern matches a property name.
-pub(crate) type PatternTest<'t> = dyn FnMut(&str, &str) -> bool + 't;
+/// Tells whether a `patternProperties` pattern matches a property name (an error when it
+/// cannot tell).
+pub(crate) type PatternTest<'t> = dyn FnMut(&str, &str) -> Result<bool, SchemaError> + 't;
 
 /// `a ∧ b`. `Ok(None)` when the intersection is provably empty.
 pub(crate) fn intersect<'a>(
@@ -57,17 +59,21 @@ pub(crate) fn intersect<'a>(
     out.maximum = tighter(&a.maximum, &b.maximum, Bound::Upper);
     out.exclusive_maximum = tighter(&a.exclusive_maximum, &b.exclusive_maximum, Bound::Upper);
     if let (Some(x), Some(y)) = (&a.multiple_of, &b.multiple_of) {
-        let (fx, fy) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-        let (big, small) = if fx >= fy { (x, fy) } else { (y, fx) };
-        let ratio = big.as_f64().unwrap_or(0.0) / small;
-        if (ratio - ratio.round()).abs() >= 1e-9 {
+        // Both hold exactly when one is a multiple of the other: keep the larger.
+        let exact = |n: &Number| Decimal::parse(&n.to_string()).ok();
+        let kept = match (exact(x), exact(y)) {
+            (Some(dx), Some(dy)) if is_multiple(&dx, &dy) == Some(true) => Some(x),
+            (Some(dx), Some(dy)) if is_multiple(&dy, &dx) == Some(true) => Some(y),
+            _ => None,
+        };
+        let Some(kept) = kept else {
             return Err(SchemaError::unsupported(
                 "multipleOf",
                 ptr,
                 "cannot intersect in allOf/$ref: neither value divides the other",
             ));
-        }
-        out.multiple_of = Some(big.clone());
+        };
+        out.multiple_of = Some(kept.clone());
     } else if b.multiple_of.is_some() {
         out.multiple_of = b.multiple_of.clone();
     }
@@ -78,8 +84,20 @@ pub(crate) fn intersect<'a>(
     out.max_items = smaller(a.max_items, b.max_items);
     out.min_properties = larger(a.min_properties, b.min_properties);
     out.max_properties = smaller(a.max_properties, b.max_properties);
-    out.min_contains = larger(a.min_contains, b.min_contains);
-    out.max_contains = smaller(a.max_contains, b.max_contains);
+    // `minContains`/`maxContains` mean something only next to their own `contains`: a
+    // side without one must not loosen (`minContains: 0`) the other side's.
+    let counts_of = |c: &Constraints<'a>| {
+        c.contains
+            .is_some()
+            .then_some((c.min_contains, c.max_contains))
+    };
+    let (min_contains, max_contains) = match (counts_of(a), counts_of(b)) {
+        (Some((amin, amax)), Some((bmin, bmax))) => (larger(amin, bmin), smaller(amax, bmax)),
+        (Some(counts), None) | (None, Some(counts)) => counts,
+        (None, None) => (None, None),
+    };
+    out.min_contains = min_contains;
+    out.max_contains = max_contains;
 
     out.pattern = same_or(&a.pattern, &b.pattern, |x, y| x == y).map_err(|()| cannot("pattern"))?;
     out.format = same_or(&a.format, &b.format, |x, y| x == y).map_err(|()| cannot("format"))?;
@@ -145,7 +163,7 @@ pub(crate) fn intersect<'a>(
             let mut constraint = Sub::Bool(true);
             let mut matched = false;
             for (pattern, s) in other.pattern_properties.iter().flatten() {
-                if matches_pattern(pattern, key) {
+                if matches_pattern(pattern, key)? {
                     matched = true;
                     constraint = Sub::and(&constraint, s);
                 }
@@ -264,15 +282,23 @@ enum Bound {
     Upper,
 }
 
-/// The tighter of two numeric bounds.
+/// The tighter of two numeric bounds, compared exactly (as decimals, not doubles:
+/// 9007199254740993 is above 9007199254740992).
 fn tighter(a: &Option<Number>, b: &Option<Number>, bound: Bound) -> Option<Number> {
     match (a, b) {
         (Some(x), Some(y)) => {
-            let (fx, fy) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
-            let keep_x = if bound == Bound::Lower {
-                fx >= fy
-            } else {
-                fx <= fy
+            let exact = |n: &Number| Decimal::parse(&n.to_string()).ok();
+            let order = match (exact(x), exact(y)) {
+                (Some(dx), Some(dy)) => dx.cmp(&dy),
+                // Literals serde_json wrote always parse; doubles as a fallback.
+                _ => x
+                    .as_f64()
+                    .partial_cmp(&y.as_f64())
+                    .unwrap_or(std::cmp::Ordering::Equal),
+            };
+            let keep_x = match bound {
+                Bound::Lower => order.is_ge(),
+                Bound::Upper => order.is_le(),
             };
             Some(if keep_x { x.clone() } else { y.clone() })
         }
@@ -342,7 +368,7 @@ mod tests {
     fn both_of<'a>(a: &'a Value, b: &'a Value) -> Result<Option<Constraints<'a>>, SchemaError> {
         let na = parse_node(a.as_object().unwrap(), "#")?;
         let nb = parse_node(b.as_object().unwrap(), "#")?;
-        intersect(&na.own, &nb.own, "#", &mut |p, k| k.starts_with(p))
+        intersect(&na.own, &nb.own, "#", &mut |p, k| Ok(k.starts_with(p)))
     }
 
     #[test]
@@ -385,6 +411,26 @@ mod tests {
         // `y` matched no pattern: the other side's `additionalProperties: false`.
         assert!(matches!(&props["y"], Sub::Doc(Value::Bool(false))));
         assert_eq!(c.required, Some(vec!["y".to_string()]));
+    }
+
+    #[test]
+    fn exact_bounds_multiples_and_contains_counts() {
+        let (a, b) = (
+            json!({"minimum": 9007199254740992u64, "multipleOf": 1}),
+            json!({"minimum": 9007199254740993u64, "multipleOf": 1.0000000001}),
+        );
+        assert!(both_of(&a, &b).is_err(), "1.0000000001 is no multiple of 1");
+        let b = json!({"minimum": 9007199254740993u64, "multipleOf": 0.5});
+        let c = both_of(&a, &b).unwrap().unwrap();
+        assert_eq!(
+            c.minimum.map(|m| m.to_string()),
+            Some("9007199254740993".into())
+        );
+        assert_eq!(c.multiple_of.map(|m| m.to_string()), Some("1".into()));
+        // `minContains: 0` without a `contains` of its own changes nothing.
+        let (a, b) = (json!({"minContains": 0}), json!({"contains": {"const": 1}}));
+        let c = both_of(&a, &b).unwrap().unwrap();
+        assert!(c.contains.is_some() && c.min_contains.is_none());
     }
 
     #[test]

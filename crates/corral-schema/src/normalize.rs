@@ -321,7 +321,7 @@ impl<'a> Compiler<'a> {
             return Ok(Some(a.clone()));
         }
         let cache = &mut self.pattern_cache;
-        let result = intersect(a, b, ptr, &mut |p, k| pattern_matches(cache, p, k));
+        let result = intersect(a, b, ptr, &mut |p, k| pattern_matches(cache, p, k, ptr));
         match result {
             Ok(merged) => Ok(merged.map(Arc::new)),
             Err(e) if self.options.lenient => {

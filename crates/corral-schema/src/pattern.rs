@@ -567,7 +567,7 @@ const ECMA_SPACE: &str = r"\t\n\x0B\x0C\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028
 /// Differences handled: `\d`/`\w` are ASCII-only and `\s` is ECMA's set; `.` excludes all
 /// line terminators; `[^]` is any character; `\cX`, `\0`, `\uXXXX` (incl. surrogate
 /// pairs) and `\/` escapes. Backreferences and look-around are rejected.
-fn translate_ecma(pattern: &str) -> Result<String, String> {
+pub(crate) fn translate_ecma(pattern: &str) -> Result<String, String> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut in_class = false;

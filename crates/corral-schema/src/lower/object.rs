@@ -90,7 +90,7 @@ impl<'a> Compiler<'a> {
             let mut only_patterns = Sub::Bool(true);
             let mut matched = false;
             for (pattern, ps) in patterns {
-                if self.pattern_matches(pattern, name) {
+                if self.pattern_matches(pattern, name, ptr)? {
                     matched = true;
                     *schema = Sub::and(schema, ps);
                     only_patterns = Sub::and(&only_patterns, ps);
@@ -155,9 +155,10 @@ impl<'a> Compiler<'a> {
                 }
             }
             for (pattern, schema) in patterns {
-                let matches_listed = listed_names
-                    .iter()
-                    .any(|name| self.pattern_matches(pattern, name));
+                let mut matches_listed = false;
+                for name in &listed_names {
+                    matches_listed |= self.pattern_matches(pattern, name, ptr)?;
+                }
                 let mut value_schema = schema.clone();
                 for (other, s) in patterns {
                     if other != pattern {

@@ -200,3 +200,29 @@ fn format_with_lengths_the_regex_cannot_fold_is_counted() {
         ],
     );
 }
+
+#[test]
+fn names_are_tested_even_against_patterns_the_automaton_cannot_hold() {
+    // `(q$)+` has no automaton here (an anchor inside a repetition): names are searched
+    // by a regex engine instead of being assumed to match (which once gave any required
+    // name the pattern's schema instead of `additionalProperties: false`).
+    check(
+        json!({"type": "object", "required": ["aq"], "propertyNames": true,
+            "patternProperties": {"(q$)+": {"type": "integer"}}, "additionalProperties": false}),
+        &[r#"{"aq":1}"#],
+        &[r#"{"aq":"s"}"#, r#"{"x":1}"#],
+    );
+    let unsatisfiable = json!({"type": "object", "required": ["x"], "propertyNames": true,
+        "patternProperties": {"(q$)+": {}}, "additionalProperties": false});
+    assert!(matches!(
+        compile(&unsatisfiable, &Options::compact()),
+        Err(crate::SchemaError::Unsatisfiable)
+    ));
+    // A pattern no engine here can test (`\b`) is refused, not guessed.
+    let untestable = json!({"type": "object", "required": ["x"], "propertyNames": true,
+        "patternProperties": {"\\bq": {}}, "additionalProperties": false});
+    assert!(matches!(
+        compile(&untestable, &Options::compact()),
+        Err(crate::SchemaError::Unsupported { keyword, .. }) if keyword == "patternProperties"
+    ));
+}

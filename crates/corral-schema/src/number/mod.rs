@@ -182,6 +182,24 @@ fn mantissa(q: &Decimal) -> Option<(u128, i64)> {
     Some((v, q.exp))
 }
 
+/// Whether `big` is an integral multiple of `small` (both positive), exactly; `None` when
+/// their digits are too many to tell.
+pub(crate) fn is_multiple(big: &Decimal, small: &Decimal) -> Option<bool> {
+    let (mb, eb) = mantissa(big)?;
+    let (ms, es) = mantissa(small)?;
+    if ms == 0 {
+        return None;
+    }
+    // big / small = (mb / ms) · 10^(eb - es)
+    let e = eb - es;
+    let pow = |n: i64| 10u128.checked_pow(u32::try_from(n).ok()?);
+    if e >= 0 {
+        Some(mb.checked_mul(pow(e)?)? % ms == 0)
+    } else {
+        Some(mb % ms.checked_mul(pow(-e)?)? == 0)
+    }
+}
+
 /// For `d` = 2^a·5^b returns `(a, b)`, else `None`.
 fn two_five(mut d: u128) -> Option<(u32, u32)> {
     let (mut a, mut b) = (0, 0);
