@@ -175,13 +175,18 @@ fn write_gguf(name: &str, dtype: GgmlDType, experts: Experts) -> PathBuf {
     }
     metadata.extend(mistral_tokenizer_metadata());
 
+    // One file per call: tests run in parallel threads, and two of them writing (and
+    // removing) the same path raced — one read a file the other had just removed.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "{name}-{dtype:?}-{}.gguf",
+        "{name}-{dtype:?}-{}-{}-{call}.gguf",
         if experts == Experts::Stacked {
             "stacked"
         } else {
             "per-expert"
-        }
+        },
+        std::process::id()
     ));
     let mut file = std::fs::File::create(&path).expect("create gguf");
     let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
