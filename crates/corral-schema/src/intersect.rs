@@ -28,8 +28,7 @@ pub(crate) fn intersect<'a>(
             "cannot intersect in allOf/$ref: the two values differ",
         )
     };
-    // The maps and the prefix are merged below: clone everything else.
-    let mut out = clone_scalars(a);
+    let mut out = a.clone();
     if let Some(tb) = b.types {
         let both = a.types.map_or(tb, |ta| ta.and(tb));
         if both.is_empty() {
@@ -125,8 +124,8 @@ pub(crate) fn intersect<'a>(
                 .map(|i| Sub::and(&side(pa, &a.items, i), &side(pb, &b.items, i)))
                 .collect(),
         );
-    } else {
-        out.prefix_items = a.prefix_items.clone().or_else(|| b.prefix_items.clone());
+    } else if b.prefix_items.is_some() {
+        out.prefix_items = b.prefix_items.clone();
     }
     // `items` on one side constrains every position of the other side's `prefixItems`.
     for (from, other) in [(a, b), (b, a)] {
@@ -137,8 +136,8 @@ pub(crate) fn intersect<'a>(
         }
     }
 
-    out.properties = merge_schema_maps(&a.properties, &b.properties);
-    out.pattern_properties = merge_schema_maps(&a.pattern_properties, &b.pattern_properties);
+    merge_schema_maps(&mut out.properties, &b.properties);
+    merge_schema_maps(&mut out.pattern_properties, &b.pattern_properties);
     if let Some(db) = &b.dependent_required {
         let all = out.dependent_required.get_or_insert_with(IndexMap::new);
         for (name, needed) in db {
@@ -196,76 +195,6 @@ pub(crate) fn intersect<'a>(
         }
     }
     Ok(Some(out))
-}
-
-/// `c` without its name → schema maps and prefix (the parts [`intersect`] rebuilds).
-fn clone_scalars<'a>(c: &Constraints<'a>) -> Constraints<'a> {
-    let Constraints {
-        properties: _,
-        pattern_properties: _,
-        prefix_items: _,
-        types,
-        values,
-        excluded_strings,
-        minimum,
-        exclusive_minimum,
-        maximum,
-        exclusive_maximum,
-        multiple_of,
-        min_length,
-        max_length,
-        pattern,
-        avoided_patterns,
-        format,
-        items,
-        unevaluated_items,
-        min_items,
-        max_items,
-        contains,
-        min_contains,
-        max_contains,
-        additional_properties,
-        unevaluated_properties,
-        required,
-        min_properties,
-        max_properties,
-        property_names,
-        dependent_required,
-        unknown,
-    } = c;
-    Constraints {
-        properties: None,
-        pattern_properties: None,
-        prefix_items: None,
-        types: *types,
-        values: values.clone(),
-        excluded_strings: excluded_strings.clone(),
-        minimum: minimum.clone(),
-        exclusive_minimum: exclusive_minimum.clone(),
-        maximum: maximum.clone(),
-        exclusive_maximum: exclusive_maximum.clone(),
-        multiple_of: multiple_of.clone(),
-        min_length: *min_length,
-        max_length: *max_length,
-        pattern: pattern.clone(),
-        avoided_patterns: avoided_patterns.clone(),
-        format: format.clone(),
-        items: items.clone(),
-        unevaluated_items: unevaluated_items.clone(),
-        min_items: *min_items,
-        max_items: *max_items,
-        contains: contains.clone(),
-        min_contains: *min_contains,
-        max_contains: *max_contains,
-        additional_properties: additional_properties.clone(),
-        unevaluated_properties: unevaluated_properties.clone(),
-        required: required.clone(),
-        min_properties: *min_properties,
-        max_properties: *max_properties,
-        property_names: property_names.clone(),
-        dependent_required: dependent_required.clone(),
-        unknown: unknown.clone(),
-    }
 }
 
 fn union(into: &mut Vec<String>, from: &[String]) {
@@ -338,24 +267,28 @@ fn both<'a>(a: &Option<Sub<'a>>, b: &Option<Sub<'a>>) -> Option<Sub<'a>> {
     }
 }
 
-/// Name → schema maps: names on both sides take both schemas.
+/// Name → schema maps, `b` merged into `out` (a copy of the first side's): names on
+/// both sides take both schemas.
 fn merge_schema_maps<'a>(
-    a: &Option<IndexMap<String, Sub<'a>>>,
+    out: &mut Option<IndexMap<String, Sub<'a>>>,
     b: &Option<IndexMap<String, Sub<'a>>>,
-) -> Option<IndexMap<String, Sub<'a>>> {
-    let (Some(ma), Some(mb)) = (a, b) else {
-        return a.clone().or_else(|| b.clone());
+) {
+    let Some(mb) = b else {
+        return;
     };
-    let mut out = ma.clone();
+    let Some(merged) = out else {
+        *out = Some(mb.clone());
+        return;
+    };
     for (k, s) in mb {
-        let merged = match out.get(k) {
-            Some(existing) if existing.same(s) => continue,
-            Some(existing) => Sub::and(existing, s),
-            None => s.clone(),
-        };
-        out.insert(k.clone(), merged);
+        match merged.get_mut(k) {
+            Some(existing) if existing.same(s) => {}
+            Some(existing) => *existing = Sub::and(existing, s),
+            None => {
+                merged.insert(k.clone(), s.clone());
+            }
+        }
     }
-    Some(out)
 }
 
 #[cfg(test)]

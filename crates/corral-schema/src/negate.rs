@@ -3,7 +3,7 @@
 //! subset of — the instances the original rejects. A keyword whose negation cannot be
 //! expressed contributes nothing: a smaller, still sound set.
 use indexmap::IndexMap;
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use crate::compiler::Compiler;
 use crate::error::SchemaError;
@@ -231,86 +231,45 @@ impl<'a> Compiler<'a> {
                 },
             ));
         }
-        // Numeric bounds flip: below the minimum or above the maximum.
-        let number = |set: fn(&mut Constraints<'a>, Number), v: &Number| {
-            let mut c = none();
-            set(&mut c, v.clone());
-            typed(TypeSet::NUMBER, c)
+        // Bounds and counts flip: below the minimum or above the maximum (of the same
+        // type), each one alternative with the opposite keyword.
+        let mut flip = |types: TypeSet, set: &dyn Fn(&mut Constraints<'a>)| {
+            let mut flipped = none();
+            set(&mut flipped);
+            alternatives.push(typed(types, flipped));
         };
+        let number = TypeSet::NUMBER;
         if let Some(v) = &c.minimum {
-            alternatives.push(number(|c, v| c.exclusive_maximum = Some(v), v));
+            flip(number, &|f| f.exclusive_maximum = Some(v.clone()));
         }
         if let Some(v) = &c.exclusive_minimum {
-            alternatives.push(number(|c, v| c.maximum = Some(v), v));
+            flip(number, &|f| f.maximum = Some(v.clone()));
         }
         if let Some(v) = &c.maximum {
-            alternatives.push(number(|c, v| c.exclusive_minimum = Some(v), v));
+            flip(number, &|f| f.exclusive_minimum = Some(v.clone()));
         }
         if let Some(v) = &c.exclusive_maximum {
-            alternatives.push(number(|c, v| c.minimum = Some(v), v));
+            flip(number, &|f| f.minimum = Some(v.clone()));
         }
-        // Counts flip: fewer than the minimum or more than the maximum.
         let below = |min: Option<u32>| min.filter(|n| *n > 0).map(|n| n - 1);
         let above = |max: Option<u32>| max.map(|n| n.saturating_add(1));
         if let Some(n) = below(c.min_length) {
-            let max_length = Some(n);
-            alternatives.push(typed(
-                TypeSet::STRING,
-                Constraints {
-                    max_length,
-                    ..none()
-                },
-            ));
+            flip(TypeSet::STRING, &|f| f.max_length = Some(n));
         }
         if let Some(n) = above(c.max_length) {
-            let min_length = Some(n);
-            alternatives.push(typed(
-                TypeSet::STRING,
-                Constraints {
-                    min_length,
-                    ..none()
-                },
-            ));
+            flip(TypeSet::STRING, &|f| f.min_length = Some(n));
         }
         if let Some(n) = below(c.min_items) {
-            let max_items = Some(n);
-            alternatives.push(typed(
-                TypeSet::ARRAY,
-                Constraints {
-                    max_items,
-                    ..none()
-                },
-            ));
+            flip(TypeSet::ARRAY, &|f| f.max_items = Some(n));
         }
         if let Some(n) = above(c.max_items) {
-            let min_items = Some(n);
-            alternatives.push(typed(
-                TypeSet::ARRAY,
-                Constraints {
-                    min_items,
-                    ..none()
-                },
-            ));
+            flip(TypeSet::ARRAY, &|f| f.min_items = Some(n));
         }
         if let Some(n) = below(c.min_properties) {
-            let max_properties = Some(n);
-            alternatives.push(typed(
-                TypeSet::OBJECT,
-                Constraints {
-                    max_properties,
-                    ..none()
-                },
-            ));
+            flip(TypeSet::OBJECT, &|f| f.max_properties = Some(n));
         }
         if let Some(n) = above(c.max_properties) {
-            let min_properties = Some(n);
-            alternatives.push(typed(
-                TypeSet::OBJECT,
-                Constraints {
-                    min_properties,
-                    ..none()
-                },
-            ));
+            flip(TypeSet::OBJECT, &|f| f.min_properties = Some(n));
         }
         // Not expressible here (multiples, formats, other arrays/objects' keywords): the
         // negation contributes no instances for them (a sound subset).

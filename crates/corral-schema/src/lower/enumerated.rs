@@ -23,36 +23,35 @@ impl<'a> Compiler<'a> {
             values: None,
             ..c.clone()
         };
-        let mut kept: Vec<&Value> = Vec::new();
-        let mut undecided: Vec<&Value> = Vec::new();
-        for value in values.iter().filter(|v| types.admits(v)) {
+        // Whether each value (by position) is kept.
+        let mut kept = vec![false; values.len()];
+        let mut undecided: Vec<usize> = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            if !types.admits(value) {
+                continue;
+            }
             match decide(value, &rest) {
-                Some(true) => kept.push(value),
-                Some(false) => {}
-                None => undecided.push(value),
+                Some(keep) => kept[i] = keep,
+                None => undecided.push(i),
             }
         }
         if !undecided.is_empty() {
             // Built only when some value needs it.
-            match self.compile_branch(&rest, ptr)? {
-                None => {}
-                Some(re) => {
-                    let checker = self.matcher(&re, ptr)?;
-                    for value in undecided {
-                        let text = serde_json::to_string(value).unwrap_or_default();
-                        if checker.is_match(&text) {
-                            kept.push(value);
-                        }
-                    }
+            if let Some(re) = self.compile_branch(&rest, ptr)? {
+                let checker = self.matcher(&re, ptr)?;
+                for i in undecided {
+                    let text = serde_json::to_string(&values[i]).unwrap_or_default();
+                    kept[i] = checker.is_match(&text);
                 }
             }
         }
         // In the order listed.
-        let alternatives = values
+        let alternatives: Vec<Rx> = values
             .iter()
-            .filter(|v| kept.iter().any(|k| std::ptr::eq(*k, *v)))
-            .map(|v| self.syntax.literal(v))
-            .collect::<Vec<_>>();
+            .zip(&kept)
+            .filter(|(_, keep)| **keep)
+            .map(|(v, _)| self.syntax.literal(v))
+            .collect();
         Ok(Rx::alt(alternatives))
     }
 }
