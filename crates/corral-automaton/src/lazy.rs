@@ -35,7 +35,9 @@ type StackId = u32;
 type Thread = (StateId, StackId);
 
 struct Determinized {
-    threads: Box<[Thread]>,
+    /// This state's threads: `LazyDfa::threads[start..end]` (all threads of all states
+    /// live in one array: a state costs no allocation of its own).
+    threads: (u32, u32),
     accepting: bool,
     /// Whether every plain text character leads back here (see
     /// [`LazyDfa::absorbs_plain_text`]); computed on first question.
@@ -45,14 +47,72 @@ struct Determinized {
     /// a later question can go on (a string with a `maxLength` moves one state per
     /// character: the next position need not walk the whole window again).
     plain_depth: Option<PlainDepth>,
-    /// Next state by byte class ([`Program::byte_class`]).
-    next: Box<[u32]>,
 }
 
 /// The states whose (threads, accepting) share one hash (almost always one state).
 enum SameHash {
     One(u32),
     Many(Vec<u32>),
+}
+
+/// A set of byte classes (at most 256).
+#[derive(Clone, Copy, Default)]
+struct ClassSet([u64; 4]);
+
+impl ClassSet {
+    /// Classes `0..n`.
+    fn full(n: usize) -> ClassSet {
+        match n {
+            0 => ClassSet::default(),
+            _ => ClassSet::span(0, n - 1),
+        }
+    }
+
+    /// Classes `lo..=hi`.
+    fn span(lo: usize, hi: usize) -> ClassSet {
+        let mut set = ClassSet::default();
+        for (w, word) in set.0.iter_mut().enumerate() {
+            let (from, to) = (w * 64, w * 64 + 63);
+            if hi < from || lo > to {
+                continue;
+            }
+            let a = lo.max(from) - from;
+            let b = hi.min(to) - from;
+            *word = (u64::MAX >> (63 - b)) & (u64::MAX << a);
+        }
+        set
+    }
+
+    fn keep(&mut self, other: &ClassSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a &= b;
+        }
+    }
+
+    fn remove(&mut self, other: &ClassSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a &= !b;
+        }
+    }
+
+    fn add(&mut self, other: &ClassSet) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a |= b;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let i = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + i
+                })
+            })
+        })
+    }
 }
 
 /// A fast hash for the DFA's own integer keys (no untrusted input reaches it: keys are
@@ -101,14 +161,28 @@ pub struct LazyDfa {
     stacks: Vec<(StateId, StackId)>,
     stack_ids: HashMap<(StateId, StackId), StackId, FastHash>,
     states: Vec<Determinized>,
+    /// The threads of every state (see [`Determinized::threads`]).
+    threads: Vec<Thread>,
+    /// Next state by state and byte class: entry `state * classes + class`
+    /// ([`Program::byte_class`]).
+    transitions: Vec<u32>,
+    /// Number of byte classes of the program.
+    classes: usize,
     /// States by a hash of (threads, accepting): the threads are kept once, in the state.
     state_ids: HashMap<u64, SameHash, FastHash>,
     start: DState,
     memory: usize,
     limit: usize,
-    /// Scratch for the closure.
+    /// Scratch for the closure: threads to visit, and those visited — by program state
+    /// the generation and stack of the first visit (`visited`), others in `seen` (a state
+    /// is rarely reached with two stacks in one closure, so this is mostly a hash-free
+    /// array lookup).
     todo: Vec<Thread>,
     seen: std::collections::HashSet<Thread, FastHash>,
+    visited: Vec<(u32, StackId)>,
+    generation: u32,
+    /// Scratch for the seeds of a transition.
+    seeds: Vec<Thread>,
 }
 
 impl std::fmt::Debug for LazyDfa {
@@ -128,17 +202,23 @@ impl LazyDfa {
             stacks: vec![(StateId::MAX, 0)],
             stack_ids: HashMap::default(),
             states: Vec::new(),
+            threads: Vec::new(),
+            transitions: Vec::new(),
+            classes: program.byte_classes(),
             state_ids: HashMap::default(),
             start: DState(0),
             memory: 0,
             limit,
             todo: Vec::new(),
             seen: std::collections::HashSet::default(),
+            visited: vec![(0, 0); program.states.len()],
+            generation: 0,
+            seeds: Vec::new(),
             program,
         };
         let start = dfa.program.start;
         // The first state always fits: the budget applies to what follows.
-        let (threads, accepting) = dfa.closure(vec![(start, 0)]);
+        let (threads, accepting) = dfa.closure(&[(start, 0)]);
         dfa.start = DState(dfa.intern(threads, accepting));
         dfa
     }
@@ -155,7 +235,8 @@ impl LazyDfa {
 
     /// Whether some byte leads on from `s` (`false` when only the end may follow).
     pub fn has_continuation(&self, s: DState) -> bool {
-        !self.states[s.index()].threads.is_empty()
+        let (start, end) = self.states[s.index()].threads;
+        start != end
     }
 
     /// Number of states discovered so far (their dense indexes are `0..state_count()`).
@@ -172,7 +253,7 @@ impl LazyDfa {
     #[inline]
     pub fn next(&mut self, s: DState, byte: u8) -> Result<Option<DState>, Exhausted> {
         let class = self.program.byte_class(byte);
-        let known = self.states[s.index()].next[class];
+        let known = self.transitions[s.index() * self.classes + class];
         match known {
             DEAD => Ok(None),
             UNKNOWN => self.compute(s, byte),
@@ -330,26 +411,57 @@ impl LazyDfa {
         Ok(Some(out))
     }
 
+    /// Determinize the transition from `s` by `byte`, and record it for every byte class
+    /// that leads `s` to the same threads: inside a string, the dozens of classes of
+    /// plain characters (as many as the schema's literals split them into) make one
+    /// closure, not one each.
     #[cold]
     fn compute(&mut self, s: DState, byte: u8) -> Result<Option<DState>, Exhausted> {
         let program = Arc::clone(&self.program);
-        let mut seeds = Vec::new();
-        for &(state, stack) in self.states[s.index()].threads.iter() {
+        let mut seeds = std::mem::take(&mut self.seeds);
+        seeds.clear();
+        // The classes whose seeds are the same as `byte`'s, narrowed thread by thread.
+        let mut same = ClassSet::full(self.classes);
+        let class_of = |b: u8| program.byte_class(b);
+        let (start, end) = self.states[s.index()].threads;
+        for &(state, stack) in &self.threads[start as usize..end as usize] {
             match &program.states[state as usize] {
-                State::Range { lo, hi, next } if *lo <= byte && byte <= *hi => {
-                    seeds.push((*next, stack))
+                State::Range { lo, hi, next } => {
+                    let fires = ClassSet::span(class_of(*lo), class_of(*hi));
+                    if *lo <= byte && byte <= *hi {
+                        seeds.push((*next, stack));
+                        same.keep(&fires);
+                    } else {
+                        same.remove(&fires);
+                    }
                 }
                 State::Sparse(ranges) => {
-                    if let Some(&(_, _, next)) =
-                        ranges.iter().find(|&&(lo, hi, _)| lo <= byte && byte <= hi)
-                    {
+                    let hit = ranges.iter().find(|&&(lo, hi, _)| lo <= byte && byte <= hi);
+                    if let Some(&(_, _, next)) = hit {
                         seeds.push((next, stack));
+                    }
+                    for &(lo, hi, to) in ranges.iter() {
+                        let span = ClassSet::span(class_of(lo), class_of(hi));
+                        match hit {
+                            Some(&(_, _, n)) if n == to => {}
+                            _ => same.remove(&span),
+                        }
+                    }
+                    if hit.is_some() {
+                        let mut fires = ClassSet::default();
+                        for &(lo, hi, to) in ranges.iter() {
+                            if hit.is_some_and(|&(_, _, n)| n == to) {
+                                fires.add(&ClassSet::span(class_of(lo), class_of(hi)));
+                            }
+                        }
+                        same.keep(&fires);
                     }
                 }
                 _ => {}
             }
         }
-        let (threads, accepting) = self.closure(seeds);
+        let (threads, accepting) = self.closure(&seeds);
+        self.seeds = seeds;
         let id = if threads.is_empty() && !accepting {
             DEAD
         } else {
@@ -358,8 +470,14 @@ impl LazyDfa {
             }
             self.intern(threads, accepting)
         };
-        let class = self.program.byte_class(byte);
-        self.states[s.index()].next[class] = id;
+        let row = s.index() * self.classes;
+        for class in same.iter() {
+            let slot = &mut self.transitions[row + class];
+            if *slot == UNKNOWN {
+                *slot = id;
+            }
+        }
+        self.transitions[row + program.byte_class(byte)] = id;
         Ok((id != DEAD).then_some(DState(id)))
     }
 
@@ -369,8 +487,11 @@ impl LazyDfa {
         threads.hash(&mut hasher);
         accepting.hash(&mut hasher);
         let hash = hasher.finish();
-        let same =
-            |state: &Determinized| state.accepting == accepting && *state.threads == threads[..];
+        let pool = &self.threads;
+        let same = |state: &Determinized| {
+            let (start, end) = state.threads;
+            state.accepting == accepting && pool[start as usize..end as usize] == threads[..]
+        };
         match self.state_ids.get(&hash) {
             Some(SameHash::One(id)) if same(&self.states[*id as usize]) => return *id,
             Some(SameHash::Many(ids)) => {
@@ -381,8 +502,7 @@ impl LazyDfa {
             _ => {}
         }
         let id = self.states.len() as u32;
-        let classes = self.program.byte_classes();
-        self.memory += classes * 4 + threads.len() * 8 + 64;
+        self.memory += self.classes * 4 + threads.len() * 8 + 64;
         match self.state_ids.entry(hash) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(SameHash::One(id));
@@ -395,13 +515,16 @@ impl LazyDfa {
                 e.insert(SameHash::Many(ids));
             }
         }
+        let start = self.threads.len() as u32;
+        self.threads.extend_from_slice(&threads);
         self.states.push(Determinized {
-            threads: threads.into_boxed_slice(),
+            threads: (start, self.threads.len() as u32),
             accepting,
             absorbs: None,
             plain_depth: None,
-            next: vec![UNKNOWN; classes].into_boxed_slice(),
         });
+        self.transitions
+            .resize(self.transitions.len() + self.classes, UNKNOWN);
         id
     }
 
@@ -418,17 +541,30 @@ impl LazyDfa {
 
     /// Follow every transition that consumes nothing from `seeds`: the sorted
     /// byte-consuming threads reached, and whether the match is reached.
-    fn closure(&mut self, seeds: Vec<Thread>) -> (Vec<Thread>, bool) {
+    fn closure(&mut self, seeds: &[Thread]) -> (Vec<Thread>, bool) {
         let program = Arc::clone(&self.program);
         let mut todo = std::mem::take(&mut self.todo);
         let mut seen = std::mem::take(&mut self.seen);
         todo.clear();
         seen.clear();
-        todo.extend(seeds);
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Stamps of 2^32 closures ago could be mistaken for this one's.
+            self.visited.fill((0, 0));
+            self.generation = 1;
+        }
+        let generation = self.generation;
+        todo.extend_from_slice(seeds);
         let mut out = Vec::new();
         let mut accepting = false;
         while let Some((state, stack)) = todo.pop() {
-            if !program.live[state as usize] || !seen.insert((state, stack)) {
+            if !program.live[state as usize] {
+                continue;
+            }
+            let first = &mut self.visited[state as usize];
+            if first.0 != generation {
+                *first = (generation, stack);
+            } else if first.1 == stack || !seen.insert((state, stack)) {
                 continue;
             }
             match &program.states[state as usize] {
@@ -504,6 +640,54 @@ mod tests {
                 }
             }
             strings = next;
+        }
+    }
+
+    #[test]
+    fn class_sets_hold_their_spans() {
+        let span = ClassSet::span(60, 130);
+        let got: Vec<usize> = span.iter().collect();
+        assert_eq!(got, (60..=130).collect::<Vec<_>>());
+        assert_eq!(ClassSet::full(256).iter().count(), 256);
+        assert_eq!(ClassSet::full(0).iter().count(), 0);
+        let mut set = ClassSet::full(10);
+        set.remove(&ClassSet::span(2, 4));
+        set.keep(&ClassSet::span(0, 6));
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 1, 5, 6]);
+    }
+
+    /// A transition computed for one byte and recorded for its whole group of classes
+    /// is the one each byte of the group computes on its own.
+    #[test]
+    fn grouped_transitions_match_transitions_byte_by_byte() {
+        // Literals split the plain characters into many classes; inside the string
+        // they all lead the same way, at the start of a name they do not.
+        let regex =
+            r#"\{"(alpha|beta|gamma|delta)":"[^"\\]{0,3}"(,"[a-f]+x":[0-9]|,"zz":(true|false))?\}"#;
+        let program = Arc::new(Program::from_regex(regex, 1 << 20).unwrap());
+        let texts: [&[u8]; 4] = [b"", b"{\"", b"{\"beta\":\"", b"{\"beta\":\"q\",\""];
+        for text in texts {
+            let mut grouped = LazyDfa::new(program.clone(), 1 << 24);
+            let s = run(&mut grouped, text).unwrap();
+            let mut expected = Vec::new();
+            for b in 0..=255u8 {
+                // A fresh DFA per byte: nothing recorded for another byte.
+                let mut single = LazyDfa::new(program.clone(), 1 << 24);
+                let t = run(&mut single, text).unwrap();
+                let next = single.next(t, b).unwrap();
+                expected.push(next.map(|n| {
+                    let (a, z) = single.states[n.index()].threads;
+                    single.threads[a as usize..z as usize].to_vec()
+                }));
+            }
+            for b in 0..=255u8 {
+                let next = grouped.next(s, b).unwrap();
+                let got = next.map(|n| {
+                    let (a, z) = grouped.states[n.index()].threads;
+                    grouped.threads[a as usize..z as usize].to_vec()
+                });
+                assert_eq!(got, expected[b as usize], "byte {b} after {text:?}");
+            }
         }
     }
 

@@ -88,17 +88,16 @@ impl PlainTextAutomaton for DfaWalk<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct State(pub(crate) DState);
 
-/// Transition not known to the index's table yet.
-const UNKNOWN: u32 = u32::MAX;
-/// Transition to no state.
-const DEAD: u32 = u32::MAX - 1;
+/// Transition not known to the index's table yet (the zero of a fresh table).
+const UNKNOWN: u32 = 0;
+/// Transition to no state (otherwise a table entry holds the state index plus one).
+const DEAD: u32 = u32::MAX;
 
-/// What the index knows of one state, readable without a lock.
+/// What the index knows of one state, readable without a lock (its transitions are in
+/// [`Inner::transitions`]).
 struct StateInfo {
     accepting: bool,
     continues: bool,
-    /// Next state by byte class: a state index, [`UNKNOWN`] or [`DEAD`].
-    next: Box<[AtomicU32]>,
 }
 
 /// The masks computed so far, by state index. Replaced by an empty table when the
@@ -198,6 +197,12 @@ struct Inner {
     start: DState,
     discovery: Mutex<Discovery>,
     states: Segmented<OnceLock<StateInfo>>,
+    /// Next state by state and byte class (entry `state * classes + class`):
+    /// [`UNKNOWN`], [`DEAD`] or the next state's index plus one. One array for all
+    /// states, so a new state costs no allocation of its own.
+    transitions: Segmented<AtomicU32>,
+    /// Number of byte classes of the program.
+    classes: usize,
     masks: ArcSwap<MaskTable>,
     /// How many times `masks` was replaced (readers that keep a table compare it).
     mask_generation: AtomicU64,
@@ -271,7 +276,9 @@ impl Index {
             return Err(IndexError::Empty);
         }
         let budget = options.budget.clone().unwrap_or_else(MemoryBudget::global);
+        let classes = program.byte_classes();
         let inner = Arc::new(Inner {
+            classes,
             program,
             vocab: vocab.clone(),
             start,
@@ -281,6 +288,7 @@ impl Index {
                 charged: 0,
             }),
             states: Segmented::default(),
+            transitions: Segmented::default(),
             masks: ArcSwap::from_pointee(MaskTable::new(budget.clone())),
             mask_generation: AtomicU64::new(0),
             last_used: AtomicU64::new(budget.tick()),
@@ -358,7 +366,7 @@ impl Index {
     /// charge what the DFA and the table grew by. Called with the lock held.
     fn publish(&self, discovery: &mut Discovery) -> Result<(), IndexError> {
         let count = discovery.dfa.state_count();
-        let classes = self.inner.program.byte_classes();
+        let classes = self.inner.classes;
         for i in discovery.published..count {
             let s = DState::from_index(i as u32);
             let slot = self
@@ -366,14 +374,22 @@ impl Index {
                 .states
                 .get_or_alloc(i)
                 .ok_or_else(|| self.exhausted())?;
+            // The state's row of transitions exists before the state is published.
+            for entry in i * classes..(i + 1) * classes {
+                self.inner
+                    .transitions
+                    .get_or_alloc(entry)
+                    .ok_or_else(|| self.exhausted())?;
+            }
             let _ = slot.set(StateInfo {
                 accepting: discovery.dfa.is_accepting(s),
                 continues: discovery.dfa.has_continuation(s),
-                next: (0..classes).map(|_| AtomicU32::new(UNKNOWN)).collect(),
             });
         }
         discovery.published = count;
-        let total = discovery.dfa.memory_usage() + self.inner.states.allocated_bytes();
+        let total = discovery.dfa.memory_usage()
+            + self.inner.states.allocated_bytes()
+            + self.inner.transitions.allocated_bytes();
         let grown = total.saturating_sub(discovery.charged);
         discovery.charged = total.max(discovery.charged);
         self.inner.budget.charge(grown);
@@ -391,9 +407,20 @@ impl Index {
         let next = discovery.dfa.next(s, byte).map_err(|_| self.exhausted())?;
         self.publish(discovery)?;
         let class = self.inner.program.byte_class(byte);
-        let code = next.map_or(DEAD, |n| n.index() as u32);
-        self.info(s)?.next[class].store(code, Ordering::Release);
+        let code = next.map_or(DEAD, |n| n.index() as u32 + 1);
+        self.info(s)?;
+        self.transition(s, class)
+            .ok_or(IndexError::UnknownState)?
+            .store(code, Ordering::Release);
         Ok(next)
+    }
+
+    /// The table entry of the transition from `s` by byte class `class`.
+    #[inline]
+    fn transition(&self, s: DState, class: usize) -> Option<&AtomicU32> {
+        self.inner
+            .transitions
+            .get(s.index() * self.inner.classes + class)
     }
 
     /// The state after `bytes` from `state`, or `None` if they lead nowhere.
@@ -401,10 +428,14 @@ impl Index {
         let mut s = state.0;
         for (i, &b) in bytes.iter().enumerate() {
             let class = self.inner.program.byte_class(b);
-            match self.info(s)?.next[class].load(Ordering::Acquire) {
+            let code = self
+                .transition(s, class)
+                .map_or(UNKNOWN, |t| t.load(Ordering::Acquire));
+            match code {
                 DEAD => return Ok(None),
+                // Also a state this index does not know: the locked path reports it.
                 UNKNOWN => return self.next_state_locked(s, &bytes[i..]),
-                id => s = DState::from_index(id),
+                id => s = DState::from_index(id - 1),
             }
         }
         Ok(Some(State(s)))
@@ -412,6 +443,7 @@ impl Index {
 
     #[cold]
     fn next_state_locked(&self, mut s: DState, bytes: &[u8]) -> Result<Option<State>, IndexError> {
+        self.info(s)?;
         let mut discovery = self.lock();
         for &b in bytes {
             match self.discover(&mut discovery, s, b)? {
