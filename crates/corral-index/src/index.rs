@@ -93,11 +93,14 @@ const UNKNOWN: u32 = 0;
 /// Transition to no state (otherwise a table entry holds the state index plus one).
 const DEAD: u32 = u32::MAX;
 
-/// What the index knows of one state, readable without a lock (its transitions are in
-/// [`Inner::transitions`]).
+/// What the index knows of one state, readable without a lock.
 struct StateInfo {
     accepting: bool,
     continues: bool,
+    /// Next state by byte class: [`UNKNOWN`], [`DEAD`] or the next state's index plus
+    /// one. Allocated when a transition from this state is first recorded: most states
+    /// are met only inside the trie walks of masks and never stepped from by a token.
+    next: OnceLock<Box<[AtomicU32]>>,
 }
 
 /// The masks computed so far, by state index. Replaced by an empty table when the
@@ -163,6 +166,8 @@ struct Discovery {
     published: usize,
     /// Bytes of DFA and state table charged to the budget so far.
     charged: usize,
+    /// Bytes of the transition rows of [`StateInfo::next`] (charged on the next publish).
+    rows: usize,
 }
 
 /// A compiled regex indexed against a vocabulary: shareable between threads and
@@ -197,10 +202,6 @@ struct Inner {
     start: DState,
     discovery: Mutex<Discovery>,
     states: Segmented<OnceLock<StateInfo>>,
-    /// Next state by state and byte class (entry `state * classes + class`):
-    /// [`UNKNOWN`], [`DEAD`] or the next state's index plus one. One array for all
-    /// states, so a new state costs no allocation of its own.
-    transitions: Segmented<AtomicU32>,
     /// Number of byte classes of the program.
     classes: usize,
     masks: ArcSwap<MaskTable>,
@@ -286,9 +287,9 @@ impl Index {
                 dfa,
                 published: 0,
                 charged: 0,
+                rows: 0,
             }),
             states: Segmented::default(),
-            transitions: Segmented::default(),
             masks: ArcSwap::from_pointee(MaskTable::new(budget.clone())),
             mask_generation: AtomicU64::new(0),
             last_used: AtomicU64::new(budget.tick()),
@@ -366,7 +367,6 @@ impl Index {
     /// charge what the DFA and the table grew by. Called with the lock held.
     fn publish(&self, discovery: &mut Discovery) -> Result<(), IndexError> {
         let count = discovery.dfa.state_count();
-        let classes = self.inner.classes;
         for i in discovery.published..count {
             let s = DState::from_index(i as u32);
             let slot = self
@@ -374,22 +374,15 @@ impl Index {
                 .states
                 .get_or_alloc(i)
                 .ok_or_else(|| self.exhausted())?;
-            // The state's row of transitions exists before the state is published.
-            for entry in i * classes..(i + 1) * classes {
-                self.inner
-                    .transitions
-                    .get_or_alloc(entry)
-                    .ok_or_else(|| self.exhausted())?;
-            }
             let _ = slot.set(StateInfo {
                 accepting: discovery.dfa.is_accepting(s),
                 continues: discovery.dfa.has_continuation(s),
+                next: OnceLock::new(),
             });
         }
         discovery.published = count;
-        let total = discovery.dfa.memory_usage()
-            + self.inner.states.allocated_bytes()
-            + self.inner.transitions.allocated_bytes();
+        let total =
+            discovery.dfa.memory_usage() + self.inner.states.allocated_bytes() + discovery.rows;
         let grown = total.saturating_sub(discovery.charged);
         discovery.charged = total.max(discovery.charged);
         self.inner.budget.charge(grown);
@@ -408,19 +401,14 @@ impl Index {
         self.publish(discovery)?;
         let class = self.inner.program.byte_class(byte);
         let code = next.map_or(DEAD, |n| n.index() as u32 + 1);
-        self.info(s)?;
-        self.transition(s, class)
-            .ok_or(IndexError::UnknownState)?
-            .store(code, Ordering::Release);
+        let row = self.info(s)?.next.get_or_init(|| {
+            discovery.rows += self.inner.classes * 4;
+            (0..self.inner.classes)
+                .map(|_| AtomicU32::new(UNKNOWN))
+                .collect()
+        });
+        row[class].store(code, Ordering::Release);
         Ok(next)
-    }
-
-    /// The table entry of the transition from `s` by byte class `class`.
-    #[inline]
-    fn transition(&self, s: DState, class: usize) -> Option<&AtomicU32> {
-        self.inner
-            .transitions
-            .get(s.index() * self.inner.classes + class)
     }
 
     /// The state after `bytes` from `state`, or `None` if they lead nowhere.
@@ -429,11 +417,12 @@ impl Index {
         for (i, &b) in bytes.iter().enumerate() {
             let class = self.inner.program.byte_class(b);
             let code = self
-                .transition(s, class)
-                .map_or(UNKNOWN, |t| t.load(Ordering::Acquire));
+                .info(s)?
+                .next
+                .get()
+                .map_or(UNKNOWN, |row| row[class].load(Ordering::Acquire));
             match code {
                 DEAD => return Ok(None),
-                // Also a state this index does not know: the locked path reports it.
                 UNKNOWN => return self.next_state_locked(s, &bytes[i..]),
                 id => s = DState::from_index(id - 1),
             }
@@ -443,7 +432,6 @@ impl Index {
 
     #[cold]
     fn next_state_locked(&self, mut s: DState, bytes: &[u8]) -> Result<Option<State>, IndexError> {
-        self.info(s)?;
         let mut discovery = self.lock();
         for &b in bytes {
             match self.discover(&mut discovery, s, b)? {
