@@ -48,6 +48,10 @@ fn masks_equal_brute_force() {
             "{\"name\": \"x\", \"code\": \"a",
             "{\"name\": \"x\", \"code\": \"\", \"text\": \"a",
             "{\"name\": \"x\", \"code\": \"\", \"text\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            // 50 characters left: short plain text tokens in bulk, long ones walked.
+            &format!("{{\"name\": \"x\", \"code\": \"\", \"text\": \"{}", "a".repeat(250)),
+            // 10 left: the whole trie walked.
+            &format!("{{\"name\": \"x\", \"code\": \"\", \"text\": \"{}é", "a".repeat(289)),
             "{\"name\": \"x\", \"code\": \"\", \"tags\": [\"q",
             "{\"name\": \"x\", \"code\": \"\", \"extra\": {\"k\": [\"v",
             "{\"name\": \"x\", \"code\": \"\", \"n\": -1",

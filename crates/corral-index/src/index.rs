@@ -9,7 +9,7 @@ use crate::budget::{Evictable, MemoryBudget};
 use crate::error::IndexError;
 use crate::segmented::Segmented;
 use crate::toktrie::PlainTextAutomaton;
-use crate::vocab::Vocabulary;
+use crate::vocab::{Vocabulary, SHORT_PLAIN_CHARS};
 
 /// Limits for building an [`Index`].
 #[derive(Clone, Debug)]
@@ -498,16 +498,28 @@ impl Index {
         let vocab = &self.inner.vocab;
         let mut words = vec![0u64; vocab.len().div_ceil(64)].into_boxed_slice();
         let dfa = &mut discovery.dfa;
-        // Inside a string that can take any plain text at least as long as the longest
-        // plain text token (a free string, or far enough from its `maxLength`), every
-        // plain text token is allowed: set them at once and walk only the other tokens.
-        let bound = vocab.max_plain_chars();
+        // Inside a string that can take any plain text (a free string), every plain text
+        // token is allowed: set them at once and walk only the other tokens. Inside a
+        // string with enough characters left (far enough from its `maxLength`), every
+        // short plain text token is: set those and walk the long ones and the others.
+        let short = vocab.max_plain_chars().min(SHORT_PLAIN_CHARS);
         let depth = dfa
-            .plain_text_depth(state, bound)
+            .plain_text_depth(state, short)
             .map_err(|_| self.exhausted())?;
         let set = |words: &mut [u64], t: u32| words[t as usize / 64] |= 1 << (t % 64);
-        if depth >= bound {
-            words.copy_from_slice(vocab.plain_text());
+        if depth >= short {
+            if dfa
+                .absorbs_plain_text(state)
+                .map_err(|_| self.exhausted())?
+            {
+                words.copy_from_slice(vocab.plain_text());
+            } else {
+                words.copy_from_slice(vocab.short_plain());
+                vocab
+                    .long_plain_trie()
+                    .walk(state, |s, byte| dfa.next(s, byte), |t| set(&mut words, t))
+                    .map_err(|_| self.exhausted())?;
+            }
             vocab
                 .other_trie()
                 .walk(state, |s, byte| dfa.next(s, byte), |t| set(&mut words, t))

@@ -46,6 +46,10 @@ struct VocabInner {
     trie: TokenTrie,
     /// Tokens that are plain text (see [`plain_text_chars`]), as a mask.
     plain_text: Box<[u64]>,
+    /// The plain text tokens of at most [`SHORT_PLAIN_CHARS`] characters, as a mask.
+    short_plain: Box<[u64]>,
+    /// The trie of the plain text tokens of more than [`SHORT_PLAIN_CHARS`] characters.
+    long_plain_trie: TokenTrie,
     /// The trie of every other token.
     other_trie: TokenTrie,
     /// `trie`'s nodes mapped to `other_trie`'s ([`TokenTrie::node_map`]).
@@ -53,6 +57,13 @@ struct VocabInner {
     /// The most characters in a plain text token.
     max_plain_chars: u32,
 }
+
+/// Plain text tokens up to this many characters are taken in bulk inside a string that
+/// has at least this many characters left (most of a vocabulary: 121k of Llama-3's 122k
+/// plain text tokens); the few longer ones are walked one by one. The length left is
+/// then found by looking this far ahead, not as far as the longest token (128
+/// characters in Llama-3), which costs a few DFA states per character.
+pub(crate) const SHORT_PLAIN_CHARS: u32 = 16;
 
 /// The number of characters of a *plain text* token — complete UTF-8 characters, none of
 /// them a control character, `"` or `\` — or `None` for other tokens. Inside a JSON
@@ -96,18 +107,26 @@ impl Vocabulary {
         };
         let trie = TokenTrie::new(texts());
         let mut plain_text = vec![0u64; tokens.len().div_ceil(64)].into_boxed_slice();
+        let mut short_plain = plain_text.clone();
         let mut max_plain_chars = 0;
         let mut others = Vec::new();
+        let mut long_plain = Vec::new();
         for (id, bytes) in texts() {
             match plain_text_chars(bytes) {
                 Some(chars) => {
                     plain_text[id as usize / 64] |= 1 << (id % 64);
                     max_plain_chars = max_plain_chars.max(chars);
+                    if chars <= SHORT_PLAIN_CHARS {
+                        short_plain[id as usize / 64] |= 1 << (id % 64);
+                    } else {
+                        long_plain.push((id, bytes));
+                    }
                 }
                 None => others.push((id, bytes)),
             }
         }
         let other_trie = TokenTrie::new(others);
+        let long_plain_trie = TokenTrie::new(long_plain);
         let other_map = trie.node_map(&other_trie);
         Ok(Vocabulary {
             inner: Arc::new(VocabInner {
@@ -115,6 +134,8 @@ impl Vocabulary {
                 eos,
                 trie,
                 plain_text,
+                short_plain,
+                long_plain_trie,
                 other_trie,
                 other_map,
                 max_plain_chars,
@@ -201,6 +222,16 @@ impl Vocabulary {
         self.inner.max_plain_chars
     }
 
+    /// The plain text tokens of at most [`SHORT_PLAIN_CHARS`] characters, as a mask.
+    pub(crate) fn short_plain(&self) -> &[u64] {
+        &self.inner.short_plain
+    }
+
+    /// The trie of the plain text tokens of more than [`SHORT_PLAIN_CHARS`] characters.
+    pub(crate) fn long_plain_trie(&self) -> &TokenTrie {
+        &self.inner.long_plain_trie
+    }
+
     /// The trie of the tokens that are not plain text.
     pub(crate) fn other_trie(&self) -> &TokenTrie {
         &self.inner.other_trie
@@ -215,6 +246,8 @@ impl Vocabulary {
     pub fn memory_bytes(&self) -> usize {
         self.inner.trie.memory_bytes()
             + self.inner.other_trie.memory_bytes()
+            + self.inner.long_plain_trie.memory_bytes()
+            + self.inner.short_plain.len() * 8
             + self.inner.other_map.len() * 4
             + self.inner.plain_text.len() * 8
             + self
