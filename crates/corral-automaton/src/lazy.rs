@@ -420,44 +420,38 @@ impl LazyDfa {
         let program = Arc::clone(&self.program);
         let mut seeds = std::mem::take(&mut self.seeds);
         seeds.clear();
-        // The classes whose seeds are the same as `byte`'s, narrowed thread by thread.
+        // The classes whose seeds are the same as `byte`'s, narrowed thread by thread:
+        // a thread that takes `byte` keeps the classes where it goes to the same place,
+        // a thread that does not drops the classes it takes.
         let mut same = ClassSet::full(self.classes);
-        let class_of = |b: u8| program.byte_class(b);
+        let span = |lo: u8, hi: u8| ClassSet::span(program.byte_class(lo), program.byte_class(hi));
         let (start, end) = self.states[s.index()].threads;
         for &(state, stack) in &self.threads[start as usize..end as usize] {
-            match &program.states[state as usize] {
+            let single;
+            let ranges = match &program.states[state as usize] {
                 State::Range { lo, hi, next } => {
-                    let fires = ClassSet::span(class_of(*lo), class_of(*hi));
-                    if *lo <= byte && byte <= *hi {
-                        seeds.push((*next, stack));
-                        same.keep(&fires);
-                    } else {
-                        same.remove(&fires);
-                    }
+                    single = [(*lo, *hi, *next)];
+                    &single[..]
                 }
-                State::Sparse(ranges) => {
-                    let hit = ranges.iter().find(|&&(lo, hi, _)| lo <= byte && byte <= hi);
-                    if let Some(&(_, _, next)) = hit {
-                        seeds.push((next, stack));
-                    }
-                    for &(lo, hi, to) in ranges.iter() {
-                        let span = ClassSet::span(class_of(lo), class_of(hi));
-                        match hit {
-                            Some(&(_, _, n)) if n == to => {}
-                            _ => same.remove(&span),
-                        }
-                    }
-                    if hit.is_some() {
-                        let mut fires = ClassSet::default();
-                        for &(lo, hi, to) in ranges.iter() {
-                            if hit.is_some_and(|&(_, _, n)| n == to) {
-                                fires.add(&ClassSet::span(class_of(lo), class_of(hi)));
-                            }
-                        }
-                        same.keep(&fires);
-                    }
+                State::Sparse(ranges) => &ranges[..],
+                _ => continue,
+            };
+            let hit = ranges
+                .iter()
+                .find(|&&(lo, hi, _)| lo <= byte && byte <= hi)
+                .map(|&(_, _, next)| next);
+            let mut taken = ClassSet::default();
+            for &(lo, hi, next) in ranges {
+                if hit.is_none() || hit == Some(next) {
+                    taken.add(&span(lo, hi));
                 }
-                _ => {}
+            }
+            match hit {
+                Some(next) => {
+                    seeds.push((next, stack));
+                    same.keep(&taken);
+                }
+                None => same.remove(&taken),
             }
         }
         let (threads, accepting) = self.closure(&seeds);
@@ -470,14 +464,11 @@ impl LazyDfa {
             }
             self.intern(threads, accepting)
         };
+        // `byte`'s own class is in `same`; the others may be known already, to `id`.
         let row = s.index() * self.classes;
         for class in same.iter() {
-            let slot = &mut self.transitions[row + class];
-            if *slot == UNKNOWN {
-                *slot = id;
-            }
+            self.transitions[row + class] = id;
         }
-        self.transitions[row + program.byte_class(byte)] = id;
         Ok((id != DEAD).then_some(DState(id)))
     }
 
@@ -667,27 +658,56 @@ mod tests {
         let program = Arc::new(Program::from_regex(regex, 1 << 20).unwrap());
         let texts: [&[u8]; 4] = [b"", b"{\"", b"{\"beta\":\"", b"{\"beta\":\"q\",\""];
         for text in texts {
-            let mut grouped = LazyDfa::new(program.clone(), 1 << 24);
-            let s = run(&mut grouped, text).unwrap();
-            let mut expected = Vec::new();
-            for b in 0..=255u8 {
-                // A fresh DFA per byte: nothing recorded for another byte.
-                let mut single = LazyDfa::new(program.clone(), 1 << 24);
-                let t = run(&mut single, text).unwrap();
-                let next = single.next(t, b).unwrap();
-                expected.push(next.map(|n| {
-                    let (a, z) = single.states[n.index()].threads;
-                    single.threads[a as usize..z as usize].to_vec()
-                }));
-            }
-            for b in 0..=255u8 {
-                let next = grouped.next(s, b).unwrap();
-                let got = next.map(|n| {
-                    let (a, z) = grouped.states[n.index()].threads;
-                    grouped.threads[a as usize..z as usize].to_vec()
-                });
-                assert_eq!(got, expected[b as usize], "byte {b} after {text:?}");
-            }
+            check_grouped(&program, text);
+        }
+        // A sparse state whose ranges go to different states (as a leaf DFA's do):
+        // `[a-c]1 | [d-f]2`, with `b` and `e` in classes of their own.
+        let mut b = crate::Builder::new(100);
+        let one = b.byte_range(b'1', b'1').unwrap();
+        let two = b.byte_range(b'2', b'2').unwrap();
+        let end = b.empty_frag().unwrap();
+        b.patch(one.end, end.start).unwrap();
+        b.patch(two.end, end.start).unwrap();
+        let edges = vec![
+            (b'a', b'a', one.start),
+            (b'b', b'b', one.start),
+            (b'c', b'c', one.start),
+            (b'd', b'd', two.start),
+            (b'e', b'e', two.start),
+            (b'f', b'f', two.start),
+        ];
+        let start = b.sparse(edges).unwrap();
+        let program = Arc::new(
+            b.finish(crate::Frag {
+                start,
+                end: end.end,
+            })
+            .unwrap(),
+        );
+        check_grouped(&program, b"");
+    }
+
+    fn check_grouped(program: &Arc<Program>, text: &[u8]) {
+        let mut grouped = LazyDfa::new(program.clone(), 1 << 24);
+        let s = run(&mut grouped, text).unwrap();
+        let mut expected = Vec::new();
+        for b in 0..=255u8 {
+            // A fresh DFA per byte: nothing recorded for another byte.
+            let mut single = LazyDfa::new(program.clone(), 1 << 24);
+            let t = run(&mut single, text).unwrap();
+            let next = single.next(t, b).unwrap();
+            expected.push(next.map(|n| {
+                let (a, z) = single.states[n.index()].threads;
+                single.threads[a as usize..z as usize].to_vec()
+            }));
+        }
+        for b in 0..=255u8 {
+            let next = grouped.next(s, b).unwrap();
+            let got = next.map(|n| {
+                let (a, z) = grouped.states[n.index()].threads;
+                grouped.threads[a as usize..z as usize].to_vec()
+            });
+            assert_eq!(got, expected[b as usize], "byte {b} after {text:?}");
         }
     }
 

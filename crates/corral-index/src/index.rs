@@ -88,18 +88,18 @@ impl PlainTextAutomaton for DfaWalk<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct State(pub(crate) DState);
 
-/// Transition not known to the index's table yet (the zero of a fresh table).
-const UNKNOWN: u32 = 0;
-/// Transition to no state (otherwise a table entry holds the state index plus one).
-const DEAD: u32 = u32::MAX;
+/// Transition not known to the index's table yet.
+const UNKNOWN: u32 = u32::MAX;
+/// Transition to no state.
+const DEAD: u32 = u32::MAX - 1;
 
 /// What the index knows of one state, readable without a lock.
 struct StateInfo {
     accepting: bool,
     continues: bool,
-    /// Next state by byte class: [`UNKNOWN`], [`DEAD`] or the next state's index plus
-    /// one. Allocated when a transition from this state is first recorded: most states
-    /// are met only inside the trie walks of masks and never stepped from by a token.
+    /// Next state by byte class: a state index, [`UNKNOWN`] or [`DEAD`]. Allocated when
+    /// a transition from this state is first recorded: most states are met only inside
+    /// the trie walks of masks and never stepped from by a token.
     next: OnceLock<Box<[AtomicU32]>>,
 }
 
@@ -202,8 +202,6 @@ struct Inner {
     start: DState,
     discovery: Mutex<Discovery>,
     states: Segmented<OnceLock<StateInfo>>,
-    /// Number of byte classes of the program.
-    classes: usize,
     masks: ArcSwap<MaskTable>,
     /// How many times `masks` was replaced (readers that keep a table compare it).
     mask_generation: AtomicU64,
@@ -277,9 +275,7 @@ impl Index {
             return Err(IndexError::Empty);
         }
         let budget = options.budget.clone().unwrap_or_else(MemoryBudget::global);
-        let classes = program.byte_classes();
         let inner = Arc::new(Inner {
-            classes,
             program,
             vocab: vocab.clone(),
             start,
@@ -400,12 +396,11 @@ impl Index {
         let next = discovery.dfa.next(s, byte).map_err(|_| self.exhausted())?;
         self.publish(discovery)?;
         let class = self.inner.program.byte_class(byte);
-        let code = next.map_or(DEAD, |n| n.index() as u32 + 1);
+        let code = next.map_or(DEAD, |n| n.index() as u32);
+        let classes = self.inner.program.byte_classes();
         let row = self.info(s)?.next.get_or_init(|| {
-            discovery.rows += self.inner.classes * 4;
-            (0..self.inner.classes)
-                .map(|_| AtomicU32::new(UNKNOWN))
-                .collect()
+            discovery.rows += classes * 4;
+            (0..classes).map(|_| AtomicU32::new(UNKNOWN)).collect()
         });
         row[class].store(code, Ordering::Release);
         Ok(next)
@@ -424,7 +419,7 @@ impl Index {
             match code {
                 DEAD => return Ok(None),
                 UNKNOWN => return self.next_state_locked(s, &bytes[i..]),
-                id => s = DState::from_index(id - 1),
+                id => s = DState::from_index(id),
             }
         }
         Ok(Some(State(s)))
