@@ -12,6 +12,7 @@ use crate::error::SchemaError;
 use crate::intersect::intersect;
 use crate::ir::{Constraints, Node, Sub, TypeSet};
 use crate::pointer;
+use crate::shape::Shape;
 
 /// Most branches one schema node may normalize into (anyOf × anyOf products).
 pub(crate) const MAX_BRANCHES: usize = 256;
@@ -141,7 +142,8 @@ impl<'a> Compiler<'a> {
             conjuncts.push(branches);
         }
         if let Some(one) = &node.one_of {
-            conjuncts.push(self.one_of(one, base_has_unevaluated, ptr)?);
+            let context = self.node_shape(node, 0);
+            conjuncts.push(self.one_of(one, &context, base_has_unevaluated, ptr)?);
         }
         // if/then/else = (if ∧ then) ∨ (¬if ∧ else); `if` alone, or `then`/`else` without
         // `if`, have no effect.
@@ -239,21 +241,25 @@ impl<'a> Compiler<'a> {
         Ok(result)
     }
 
-    /// `oneOf`: the branches themselves when they are provably disjoint; otherwise
-    /// branch i and the negation of every other branch, so that an accepted instance
+    /// `oneOf`: branch i and the negation of every other branch that may overlap it
+    /// (none when the branches are provably disjoint), so that an accepted instance
     /// matches exactly one (negations that cannot be expressed shrink the branch: still
     /// sound).
     fn one_of(
         &mut self,
         items: &[Sub<'a>],
+        context: &Shape<'a>,
         has_unevaluated: bool,
         ptr: &str,
     ) -> Result<Vec<Branch<'a>>, SchemaError> {
-        let disjoint = self.pairwise_disjoint(items);
+        let disjoint = self.disjoint_pairs(items, context);
         let mut branches = Vec::new();
         for (i, sub) in items.iter().enumerate() {
             let p = format!("{ptr}/oneOf/{i}");
-            if disjoint {
+            let overlapping: Vec<usize> = (0..items.len())
+                .filter(|&j| j != i && !disjoint[i][j])
+                .collect();
+            if overlapping.is_empty() {
                 branches.extend(self.normalize(sub, &p)?);
                 continue;
             }
@@ -261,10 +267,8 @@ impl<'a> Compiler<'a> {
                 self.unsupported("oneOf", ptr, "overlapping branches next to `unevaluated*`")?;
             }
             let mut parts = vec![sub.clone()];
-            for (j, other) in items.iter().enumerate() {
-                if j != i {
-                    parts.push(self.negate(other, &format!("{ptr}/oneOf/{j}"), 0)?);
-                }
+            for j in overlapping {
+                parts.push(self.negate(&items[j], &format!("{ptr}/oneOf/{j}"), 0)?);
             }
             branches.extend(mark_negated(self.normalize(&Sub::All(parts.into()), &p)?));
             if branches.len() > MAX_BRANCHES {

@@ -1,10 +1,11 @@
 //! Whether `oneOf` branches can overlap: a coarse over-approximation of each branch's
-//! instances (types, constant values, required properties with constant or typed
-//! values). Disjoint branches need no negation of each other.
+//! instances (types, constant values, and for objects the names they must have, the
+//! names they may have and what their values may be). Disjoint branches need no
+//! negation of each other.
 use serde_json::Value;
 
 use crate::compiler::Compiler;
-use crate::ir::{Constraints, Sub, TypeSet};
+use crate::ir::{Constraints, Node, Sub, TypeSet};
 use crate::json::json_equal;
 
 /// Deepest subschema nesting looked into.
@@ -12,36 +13,41 @@ const MAX_DEPTH: usize = 8;
 
 /// Over-approximation of a schema's instances.
 #[derive(Clone, Debug)]
-pub(crate) struct Shape {
+pub(crate) struct Shape<'a> {
     types: TypeSet,
     /// The instance is one of these values.
     values: Option<Vec<Value>>,
-    /// Required properties whose value is one of these constants.
-    tags: Vec<(String, Vec<Value>)>,
-    /// Required properties whose value has one of these types.
-    tag_types: Vec<(String, TypeSet)>,
+    /// Names an object instance has (`required`).
+    required: Vec<String>,
+    /// Schemas the value of a property satisfies when the property is present (compared
+    /// only where the other side requires the name: shapes of values are computed
+    /// lazily, most are never needed).
+    properties: Vec<(String, Sub<'a>)>,
+    /// The only names an object instance may have (`additionalProperties: false` with
+    /// no `patternProperties`).
+    only_names: Option<Vec<String>>,
 }
 
-impl Shape {
-    fn any() -> Shape {
+impl<'a> Shape<'a> {
+    fn any() -> Shape<'a> {
         Shape {
             types: TypeSet::ALL,
             values: None,
-            tags: vec![],
-            tag_types: vec![],
+            required: vec![],
+            properties: vec![],
+            only_names: None,
         }
     }
 
-    fn none() -> Shape {
+    fn none() -> Shape<'a> {
         Shape {
             types: TypeSet::NONE,
             values: Some(vec![]),
-            tags: vec![],
-            tag_types: vec![],
+            ..Shape::any()
         }
     }
 
-    fn and(mut self, other: Shape) -> Shape {
+    fn and(mut self, other: Shape<'a>) -> Shape<'a> {
         self.types = self.types.and(other.types);
         if let Some(v) = other.values {
             self.values = Some(match self.values {
@@ -52,56 +58,80 @@ impl Shape {
                 None => v,
             });
         }
-        self.tags.extend(other.tags);
-        self.tag_types.extend(other.tag_types);
+        self.required.extend(other.required);
+        self.properties.extend(other.properties);
+        if let Some(theirs) = other.only_names {
+            self.only_names = Some(match self.only_names {
+                Some(mine) => mine.into_iter().filter(|n| theirs.contains(n)).collect(),
+                None => theirs,
+            });
+        }
         self
     }
+}
 
-    fn disjoint(&self, other: &Shape) -> bool {
-        if self.types.and(other.types).is_empty() {
+impl<'a> Compiler<'a> {
+    /// For each pair of `oneOf` branches, whether they provably never both accept an
+    /// instance that also fits `context` (the shape of the schema around them):
+    /// `disjoint[i][j]`.
+    pub(crate) fn disjoint_pairs(
+        &mut self,
+        branches: &[Sub<'a>],
+        context: &Shape<'a>,
+    ) -> Vec<Vec<bool>> {
+        let shapes: Vec<Shape<'a>> = branches
+            .iter()
+            .map(|b| context.clone().and(self.shape(b, 0)))
+            .collect();
+        let n = shapes.len();
+        let mut disjoint = vec![vec![false; n]; n];
+        for i in 0..n {
+            for j in i + 1..n {
+                let d = self.shapes_disjoint(&shapes[i], &shapes[j], 0);
+                disjoint[i][j] = d;
+                disjoint[j][i] = d;
+            }
+        }
+        disjoint
+    }
+
+    /// Whether no instance fits both over-approximations.
+    fn shapes_disjoint(&mut self, a: &Shape<'a>, b: &Shape<'a>, depth: usize) -> bool {
+        let common = a.types.and(b.types);
+        if common.is_empty() {
             return true;
         }
-        if let (Some(a), Some(b)) = (&self.values, &other.values) {
-            if !a.iter().any(|x| b.iter().any(|y| json_equal(x, y))) {
+        if let (Some(x), Some(y)) = (&a.values, &b.values) {
+            if !x.iter().any(|v| x_in(v, y)) {
                 return true;
             }
         }
-        let objects_only = |s: &Shape| s.types == TypeSet::OBJECT;
-        if objects_only(self) || objects_only(other) {
-            for (key, values) in &self.tags {
-                for (k2, v2) in &other.tags {
-                    if key == k2 && !values.iter().any(|x| v2.iter().any(|y| json_equal(x, y))) {
-                        return true;
-                    }
+        // Object constraints separate only when no other type is common to both.
+        if common != TypeSet::OBJECT || depth > MAX_DEPTH {
+            return false;
+        }
+        for (x, y) in [(a, b), (b, a)] {
+            for name in &x.required {
+                if y.only_names
+                    .as_ref()
+                    .is_some_and(|names| !names.contains(name))
+                {
+                    return true;
                 }
-            }
-            for (key, types) in &self.tag_types {
-                for (k2, t2) in &other.tag_types {
-                    if key == k2 && types.and(*t2).is_empty() {
-                        return true;
+                for (key, sx) in x.properties.iter().filter(|(k, _)| k == name) {
+                    for (_, sy) in y.properties.iter().filter(|(k, _)| k == key) {
+                        let (sx, sy) = (self.shape(sx, depth + 1), self.shape(sy, depth + 1));
+                        if self.shapes_disjoint(&sx, &sy, depth + 1) {
+                            return true;
+                        }
                     }
                 }
             }
         }
         false
     }
-}
 
-impl<'a> Compiler<'a> {
-    /// Whether the `oneOf` branches provably never both accept an instance.
-    pub(crate) fn pairwise_disjoint(&mut self, branches: &[Sub<'a>]) -> bool {
-        let shapes: Vec<Shape> = branches.iter().map(|b| self.shape(b, 0)).collect();
-        for i in 0..shapes.len() {
-            for j in i + 1..shapes.len() {
-                if !shapes[i].disjoint(&shapes[j]) {
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    fn shape(&mut self, schema: &Sub<'a>, depth: usize) -> Shape {
+    fn shape(&mut self, schema: &Sub<'a>, depth: usize) -> Shape<'a> {
         if depth > MAX_DEPTH {
             return Shape::any();
         }
@@ -113,15 +143,7 @@ impl<'a> Compiler<'a> {
                 let Ok(node) = self.node(value, "#") else {
                     return Shape::any();
                 };
-                let mut shape = self.constraints_shape(&node.own, depth);
-                if let Some(reference) = node.reference {
-                    if let Ok((_, target)) = self.references.resolve(reference, "#") {
-                        shape = shape.and(self.shape(&Sub::Doc(target), depth + 1));
-                    }
-                }
-                for sub in &node.all_of {
-                    shape = shape.and(self.shape(sub, depth + 1));
-                }
+                let mut shape = self.node_shape(&node, depth);
                 for alternatives in [&node.any_of, &node.one_of].into_iter().flatten() {
                     shape.types = shape.types.and(self.types_of_any(alternatives, depth));
                 }
@@ -134,8 +156,23 @@ impl<'a> Compiler<'a> {
                 types: self.types_of_any(parts, depth),
                 ..Shape::any()
             },
-            Sub::Leaf(c) => self.constraints_shape(c, depth),
+            Sub::Leaf(c) => self.constraints_shape(c),
         }
+    }
+
+    /// The shape of a node's own constraints, `$ref` and `allOf` (what every branch of
+    /// its `anyOf`/`oneOf` is conjoined with).
+    pub(crate) fn node_shape(&mut self, node: &Node<'a>, depth: usize) -> Shape<'a> {
+        let mut shape = self.constraints_shape(&node.own);
+        if let Some(reference) = node.reference {
+            if let Ok((_, target)) = self.references.resolve(reference, "#") {
+                shape = shape.and(self.shape(&Sub::Doc(target), depth + 1));
+            }
+        }
+        for sub in &node.all_of {
+            shape = shape.and(self.shape(sub, depth + 1));
+        }
+        shape
     }
 
     fn types_of_any(&mut self, alternatives: &[Sub<'a>], depth: usize) -> TypeSet {
@@ -144,7 +181,7 @@ impl<'a> Compiler<'a> {
             .fold(TypeSet::NONE, |t, s| t.or(self.shape(s, depth + 1).types))
     }
 
-    fn constraints_shape(&mut self, c: &Constraints<'a>, depth: usize) -> Shape {
+    fn constraints_shape(&mut self, c: &Constraints<'a>) -> Shape<'a> {
         let mut shape = Shape::any();
         if let Some(types) = c.types {
             shape.types = types;
@@ -153,20 +190,31 @@ impl<'a> Compiler<'a> {
             shape.types = shape.types.and(TypeSet::of_values(values));
             shape.values = Some(values.clone());
         }
-        if let (Some(props), Some(required)) = (&c.properties, &c.required) {
-            for key in required {
-                if let Some(sub) = props.get(key) {
-                    let s = self.shape(sub, depth + 1);
-                    if let Some(values) = s.values {
-                        shape.tags.push((key.clone(), values));
-                    } else if s.types != TypeSet::ALL {
-                        shape.tag_types.push((key.clone(), s.types));
-                    }
-                }
-            }
+        if let Some(required) = &c.required {
+            shape.required = required.clone();
+        }
+        if let Some(props) = &c.properties {
+            shape.properties = props.iter().map(|(k, s)| (k.clone(), s.clone())).collect();
+        }
+        let no_patterns = c.pattern_properties.as_ref().is_none_or(|p| p.is_empty());
+        if no_patterns && c.additional_properties.as_ref().is_some_and(is_false) {
+            shape.only_names = Some(
+                c.properties
+                    .iter()
+                    .flat_map(|p| p.keys().cloned())
+                    .collect(),
+            );
         }
         shape
     }
+}
+
+fn x_in(v: &Value, values: &[Value]) -> bool {
+    values.iter().any(|y| json_equal(v, y))
+}
+
+fn is_false(sub: &Sub<'_>) -> bool {
+    matches!(sub, Sub::Bool(false) | Sub::Doc(Value::Bool(false)))
 }
 
 #[cfg(test)]
@@ -175,16 +223,57 @@ mod tests {
     use crate::Options;
     use serde_json::json;
 
+    /// Whether every pair of the schema's `oneOf` branches is disjoint, in the context of
+    /// the schema's own keywords.
     fn disjoint(schema: &Value) -> bool {
         let options = Options::default();
         let mut compiler = Compiler::new(schema, &options);
-        let branches: Vec<Sub<'_>> = schema["oneOf"]
-            .as_array()
-            .unwrap()
+        let node = compiler.node(schema, "#").unwrap();
+        let context = compiler.node_shape(&node, 0);
+        let branches = node.one_of.clone().unwrap();
+        let pairs = compiler.disjoint_pairs(&branches, &context);
+        pairs
             .iter()
-            .map(Sub::Doc)
-            .collect();
-        compiler.pairwise_disjoint(&branches)
+            .enumerate()
+            .all(|(i, row)| row.iter().enumerate().all(|(j, d)| i == j || *d))
+    }
+
+    #[test]
+    fn closed_objects_and_property_values_separate_branches() {
+        // A name one branch requires and the other's `additionalProperties: false`
+        // forbids, once the context says the instance is an object.
+        let closed = |ty: Value| {
+            json!({"type": ty, "oneOf": [
+                {"properties": {"a": {}, "b": {}}, "required": ["a", "b"],
+                 "additionalProperties": false},
+                {"properties": {"a": {}}, "required": ["a"], "additionalProperties": false}
+            ]})
+        };
+        assert!(disjoint(&closed(json!("object"))));
+        // Without the context both accept any string.
+        assert!(!disjoint(&closed(json!(["object", "string"]))));
+        // With `patternProperties` the other name may be allowed.
+        assert!(!disjoint(&json!({"type": "object", "oneOf": [
+            {"required": ["b"]},
+            {"patternProperties": {"^b": {}}, "additionalProperties": false}
+        ]})));
+        // A required property's value against the other branch's (optional) property,
+        // compared as shapes, nested.
+        assert!(disjoint(&json!({"type": "object", "oneOf": [
+            {"required": ["mode"], "properties": {"mode": {"enum": ["a", "b"]}}},
+            {"properties": {"mode": {"const": "c"}}, "required": ["x"]}
+        ]})));
+        assert!(disjoint(&json!({"type": "object", "oneOf": [
+            {"required": ["c"], "properties": {"c": {"type": "object", "required": ["k"],
+                                                     "properties": {"k": {"const": 1}}}}},
+            {"required": ["c"], "properties": {"c": {"type": "object", "required": ["k"],
+                                                     "properties": {"k": {"const": 2}}}}}
+        ]})));
+        // Neither requires the name: an instance without it fits both.
+        assert!(!disjoint(&json!({"type": "object", "oneOf": [
+            {"properties": {"mode": {"const": "a"}}},
+            {"properties": {"mode": {"const": "b"}}}
+        ]})));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod array;
 mod enumerated;
 mod object;
+mod spelling;
 mod string;
 
 use serde_json::Value;

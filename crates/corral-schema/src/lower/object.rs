@@ -13,7 +13,7 @@ use crate::pointer;
 use crate::rx::{Rx, Slot};
 
 use super::never;
-use super::string::{names_outside_patterns, plain_strings_except, StringParts};
+use super::string::{names_outside_patterns, strings_except, StringParts};
 
 #[derive(Clone, Debug)]
 struct Member {
@@ -284,10 +284,9 @@ impl<'a> Compiler<'a> {
 
 impl Compiler<'_> {
     /// Quoted names other than `listed` (the names that `additionalProperties`
-    /// governs): every name when none is listed, else those written without escapes (so
-    /// that no escape spells a listed name) as a DFA, one node per set of names in this
-    /// compilation. `None` when the DFA would be too large (no such names: a sound
-    /// subset).
+    /// governs), in every spelling: a DFA ([`strings_except`]), one node per set of names
+    /// in this compilation. `None` when the DFA would be too large (no such names: a
+    /// sound subset).
     fn names_except(&mut self, listed: &[String]) -> Option<Rx> {
         if listed.is_empty() {
             // Every name, in every spelling.
@@ -296,7 +295,7 @@ impl Compiler<'_> {
         if let Some(rx) = self.other_names.get(listed) {
             return Some(rx.clone());
         }
-        let names = plain_strings_except(listed).ok()?;
+        let names = strings_except(listed).ok()?;
         let quote = || Rx::literal("\"");
         let rx = Rx::seq([quote(), Rx::dfa(names), quote()]);
         self.other_names.insert(listed.to_vec(), rx.clone());

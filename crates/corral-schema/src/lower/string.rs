@@ -61,8 +61,7 @@ impl<'a> Compiler<'a> {
             side.push(counted);
         }
         if !parts.excluded.is_empty() {
-            // Written without escapes, which could spell an excluded string another way.
-            side.push(plain_strings_except(&parts.excluded).map_err(too_large)?);
+            side.push(strings_except(&parts.excluded).map_err(too_large)?);
         }
         if !parts.avoided.is_empty() {
             // A negation that is too large to build contributes no strings.
@@ -302,6 +301,12 @@ pub(crate) fn plain_strings_except(
         &names.complement(),
         names.states().len() + MAX_LEAF_DFA_STATES,
     )
+}
+
+/// The string contents, canonically spelled ([`super::spelling`]), whose value is none
+/// of `names`.
+pub(crate) fn strings_except(names: &[String]) -> Result<LeafDfa, corral_automaton::BuildError> {
+    super::spelling::canonical_strings_except(names, MAX_LEAF_DFA_STATES)
 }
 
 /// Plain-text names (see [`plain_strings_except`]) that are none of `listed` and match

@@ -60,6 +60,41 @@ fn excluded_strings_with_other_constraints() {
 }
 
 #[test]
+fn additional_names_and_excluded_values_are_spelled_canonically() {
+    // Any name but the listed ones, escapes where JSON needs them; no escape spells a
+    // listed name.
+    check(
+        json!({"type": "object", "properties": {"error": {"type": "string"}, "a/b": {}},
+               "required": ["error"], "additionalProperties": {"type": "integer"}}),
+        &[
+            r#"{"error":"x","error\"":1}"#,
+            r#"{"error":"x","err\nor":1}"#,
+            "{\"error\":\"x\",\"\u{e9}\":1}",
+            r#"{"error":"x","a\\b":1}"#,
+        ],
+        &[
+            r#"{"error":"x","\u0065rror":1}"#,
+            r#"{"error":"x","erro\u0072":1}"#,
+            r#"{"error":"x","a\/b":1}"#,
+            r#"{"error":"x","a\u002Fb":1}"#,
+            r#"{"error":"x","error\u":1}"#,
+        ],
+    );
+    check(
+        json!({"type": "string", "not": {"enum": ["a\"b", "\u{e9}", "\u{1f600}"]}}),
+        &[r#""a\"c""#, r#""\\""#, "\"\u{e8}\""],
+        &[
+            r#""a\"b""#,
+            r#""a\u0022b""#,
+            r#""\u00E9""#,
+            "\"\u{e9}\"",
+            r#""\ud83d\udE00""#,
+            "\"\u{1f600}\"",
+        ],
+    );
+}
+
+#[test]
 fn negated_patterns_are_complements() {
     check(
         json!({"type": "string", "not": {"pattern": "^a"}}),
