@@ -276,6 +276,11 @@ impl LazyDfa {
         Ok(absorbs)
     }
 
+    /// [`LazyDfa::absorbs_plain_text`] where it was already checked for `s`.
+    pub fn known_absorbs_plain_text(&self, s: DState) -> Option<bool> {
+        self.states[s.index()].absorbs
+    }
+
     fn check_absorbs(&mut self, s: DState) -> Result<bool, Exhausted> {
         // Path by path, stopping at the first character that leads elsewhere: most
         // states that do not absorb show it on an ASCII character, before the states

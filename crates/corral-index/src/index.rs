@@ -82,6 +82,10 @@ impl PlainTextAutomaton for DfaWalk<'_> {
     fn absorbs_plain_text(&mut self, state: DState) -> Result<bool, Self::Error> {
         self.0.absorbs_plain_text(state)
     }
+
+    fn known_absorbs(&self, state: DState) -> Option<bool> {
+        self.0.known_absorbs_plain_text(state)
+    }
 }
 
 /// An automaton state (opaque; valid for the [`Index`] that returned it).

@@ -32,10 +32,13 @@ pub(crate) trait PlainTextAutomaton {
     type Error;
     fn step(&mut self, state: Self::State, byte: u8) -> Result<Option<Self::State>, Self::Error>;
     fn absorbs_plain_text(&mut self, state: Self::State) -> Result<bool, Self::Error>;
+    /// [`PlainTextAutomaton::absorbs_plain_text`] where it is already known.
+    fn known_absorbs(&self, state: Self::State) -> Option<bool>;
 }
 
-/// Subtrees with fewer tokens than this are walked node by node (checking whether a
-/// state absorbs plain text costs about as much as walking a few tokens).
+/// Subtrees with fewer tokens than this are walked node by node unless their state is
+/// already known to absorb plain text (checking whether a state absorbs plain text
+/// costs about as much as walking a few tokens).
 const MIN_BULK_TOKENS: u32 = 32;
 
 /// The token trie; see the [module docs](self).
@@ -228,10 +231,17 @@ impl TokenTrie {
             };
             states[depth] = next;
             let range = self.subtree_tokens(i);
-            if node.boundary
-                && range.len() >= MIN_BULK_TOKENS as usize
-                && automaton.absorbs_plain_text(next)?
-            {
+            // A free state met again (the free text after a few bytes of a property
+            // name, say) takes even small subtrees at once.
+            let absorbs = node.boundary
+                && match automaton.known_absorbs(next) {
+                    Some(known) => known,
+                    None => {
+                        range.len() >= MIN_BULK_TOKENS as usize
+                            && automaton.absorbs_plain_text(next)?
+                    }
+                };
+            if absorbs {
                 bulk.push(range);
                 if let Some(&j) = map.get(i).filter(|&&j| j != u32::MAX) {
                     others.walk_below(
@@ -322,7 +332,11 @@ mod tests {
     use super::*;
 
     /// State 2: expects `x`, then free text (state 0) until `"` (state 1, the end).
-    struct FreeAfterX;
+    /// `known`: whether the walk is told up front that state 0 absorbs plain text (then
+    /// small subtrees are taken at once too).
+    struct FreeAfterX {
+        known: bool,
+    }
 
     impl FreeAfterX {
         fn next(state: u8, byte: u8) -> Option<u8> {
@@ -343,6 +357,9 @@ mod tests {
         }
         fn absorbs_plain_text(&mut self, state: u8) -> Result<bool, ()> {
             Ok(state == 0)
+        }
+        fn known_absorbs(&self, state: u8) -> Option<bool> {
+            self.known.then_some(state == 0)
         }
     }
 
@@ -370,7 +387,7 @@ mod tests {
         // Both ways of taking the bulk: by ranges, and by clearing the rest of the plain
         // mask (when the bulk is most of the trie: here the "x…" tokens and, to be
         // cleared, the few "ya…" ones).
-        for only_x in [false, true] {
+        for (only_x, known) in [(false, false), (true, false), (false, true), (true, true)] {
             let picked: Vec<(u32, &[u8])> = words
                 .iter()
                 .enumerate()
@@ -392,7 +409,8 @@ mod tests {
             );
             let map = trie.node_map(&others);
             let mut bulk_words = vec![0u64; words_len];
-            trie.walk_absorbing(&others, &map, &mut FreeAfterX, 2, &mut bulk_words, &mask)
+            let mut automaton = FreeAfterX { known };
+            trie.walk_absorbing(&others, &map, &mut automaton, 2, &mut bulk_words, &mask)
                 .unwrap();
             let bulk: Vec<u32> = (0..words.len() as u32)
                 .filter(|&t| bulk_words[t as usize / 64] >> (t % 64) & 1 == 1)
@@ -402,7 +420,7 @@ mod tests {
                 .copied()
                 .filter(|&t| !only_x || words[t as usize][0] == b'x')
                 .collect();
-            assert_eq!(bulk, expected, "only_x={only_x}");
+            assert_eq!(bulk, expected, "only_x={only_x} known={known}");
         }
     }
 

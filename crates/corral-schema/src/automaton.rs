@@ -180,45 +180,55 @@ impl Lowering {
         }
     }
 
-    /// Slots threaded through two frontiers: `nothing` (no member written yet: the next
-    /// one needs no separator) and `something`.
+    /// Slots threaded through three frontiers: `nothing[j]` (no member written yet, slot
+    /// `j` next: no separator before it), `after_sep[j]` (a separator written, slot `j`
+    /// or a later one must follow) and, per slot, the union after its members. Skipping
+    /// optional slots is a chain of the first two only: after a member, the state holds
+    /// one separator and perhaps the end, not a separator for each later optional slot
+    /// (an object of many optional members would otherwise carry them all through every
+    /// state inside a value that may end, and each transition from there).
     fn members(&mut self, slots: &[Slot], sep: &Rx, allow_empty: bool) -> Result<Frag> {
-        let start = self.builder.union()?;
-        let mut nothing = Some(start);
-        let mut something: Option<StateId> = None;
-        for slot in slots {
-            let run = self.list(&slot.item, sep, slot.min.max(1), slot.max)?;
-            let next_something = self.builder.union()?;
-            self.builder.patch(run.end, next_something)?;
-            let skip = slot.min == 0;
-            let mut next_nothing = None;
-            if let Some(n) = nothing {
-                self.builder.patch(n, run.start)?;
-                if skip {
-                    let u = self.builder.union()?;
-                    self.builder.patch(n, u)?;
-                    next_nothing = Some(u);
-                }
-            }
-            if let Some(s) = something {
-                let lead = self.rx(sep)?;
-                self.builder.patch(s, lead.start)?;
-                self.builder.patch(lead.end, run.start)?;
-                if skip {
-                    self.builder.patch(s, next_something)?;
-                }
-            }
-            nothing = next_nothing;
-            something = Some(next_something);
+        let n = slots.len();
+        // Whether every slot from `j` on may be skipped.
+        let mut rest_skippable = vec![true; n + 1];
+        for j in (0..n).rev() {
+            rest_skippable[j] = rest_skippable[j + 1] && slots[j].min == 0;
         }
         let end = self.builder.empty()?;
-        if let Some(s) = something {
-            self.builder.patch(s, end)?;
+        let nothing: Vec<StateId> = (0..=n)
+            .map(|_| self.builder.union())
+            .collect::<std::result::Result<_, _>>()?;
+        let after_sep: Vec<StateId> = (0..n)
+            .map(|_| self.builder.union())
+            .collect::<std::result::Result<_, _>>()?;
+        for (j, slot) in slots.iter().enumerate() {
+            let run = self.list(&slot.item, sep, slot.min.max(1), slot.max)?;
+            self.builder.patch(nothing[j], run.start)?;
+            self.builder.patch(after_sep[j], run.start)?;
+            if slot.min == 0 {
+                self.builder.patch(nothing[j], nothing[j + 1])?;
+                if j + 1 < n {
+                    self.builder.patch(after_sep[j], after_sep[j + 1])?;
+                }
+            }
+            let written = self.builder.union()?;
+            self.builder.patch(run.end, written)?;
+            if rest_skippable[j + 1] {
+                self.builder.patch(written, end)?;
+            }
+            if j + 1 < n {
+                let lead = self.rx(sep)?;
+                self.builder.patch(written, lead.start)?;
+                self.builder.patch(lead.end, after_sep[j + 1])?;
+            }
         }
-        if let Some(n) = nothing.filter(|_| allow_empty) {
-            self.builder.patch(n, end)?;
+        if allow_empty {
+            self.builder.patch(nothing[n], end)?;
         }
-        Ok(Frag { start, end })
+        Ok(Frag {
+            start: nothing[0],
+            end,
+        })
     }
 }
 
