@@ -60,6 +60,8 @@ fn masks_equal_brute_force() {
             "{\"name\": \"x\", \"code\": \"\", \"",
             "{\"name\": \"x\", \"code\": \"\", \"te",
             "{\"name\": \"x\", \"code\": \"\", \"tagz",
+            // Inside an escape of another name (canonically spelled).
+            "{\"name\": \"x\", \"code\": \"\", \"te\\",
         ] {
             let state = index
                 .next_state(index.start(), prefix.as_bytes())

@@ -92,6 +92,11 @@ impl PlainTextAutomaton for DfaWalk<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct State(pub(crate) DState);
 
+/// Plain characters tried from a state that does not take free text itself, to see
+/// whether free text is one character away (letters that rarely continue every listed
+/// name at once).
+const FREE_TEXT_PROBES: [u8; 3] = [b'x', b'Q', b'#'];
+
 /// Transition not known to the index's table yet.
 const UNKNOWN: u32 = u32::MAX;
 /// Transition to no state.
@@ -502,15 +507,35 @@ impl Index {
         // string with enough characters left (far enough from its `maxLength`), every
         // short plain text token is: set those and walk the long ones and the others.
         let short = vocab.max_plain_chars().min(SHORT_PLAIN_CHARS);
-        let depth = dfa
-            .plain_text_depth(state, short)
-            .map_err(|_| self.exhausted())?;
         let set = |words: &mut [u64], t: u32| words[t as usize / 64] |= 1 << (t % 64);
-        if depth >= short {
-            if dfa
-                .absorbs_plain_text(state)
+        let absorbs = dfa
+            .absorbs_plain_text(state)
+            .map_err(|_| self.exhausted())?;
+        // Free text one character away (a property name that may be a listed name or
+        // any other, a few bytes in): the trie walk takes plain text in bulk from there,
+        // stepping only along the listed names, where looking 16 characters ahead
+        // would build their states for every character.
+        let mut free_soon = false;
+        if !absorbs {
+            for &b in &FREE_TEXT_PROBES {
+                if let Some(next) = dfa.next(state, b).map_err(|_| self.exhausted())? {
+                    if dfa.absorbs_plain_text(next).map_err(|_| self.exhausted())? {
+                        free_soon = true;
+                        break;
+                    }
+                }
+            }
+        }
+        let depth = if absorbs {
+            short
+        } else if free_soon {
+            0
+        } else {
+            dfa.plain_text_depth(state, short)
                 .map_err(|_| self.exhausted())?
-            {
+        };
+        if depth >= short {
+            if absorbs {
                 words.copy_from_slice(vocab.plain_text());
             } else {
                 words.copy_from_slice(vocab.short_plain());

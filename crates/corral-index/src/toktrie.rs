@@ -232,8 +232,11 @@ impl TokenTrie {
             states[depth] = next;
             let range = self.subtree_tokens(i);
             // A free state met again (the free text after a few bytes of a property
-            // name, say) takes even small subtrees at once.
+            // name, say) takes even small subtrees at once; a leaf is its own tokens
+            // either way.
+            let leaf = node.subtree_end as usize == i + 1;
             let absorbs = node.boundary
+                && !leaf
                 && match automaton.known_absorbs(next) {
                     Some(known) => known,
                     None => {
