@@ -11,6 +11,11 @@ use crate::json::json_equal;
 /// Deepest subschema nesting looked into.
 const MAX_DEPTH: usize = 8;
 
+/// Most comparisons of property values spent on one pair of branches: shared or recursive
+/// `$ref`s under many required names would otherwise multiply at every level. Past it
+/// the pair counts as overlapping (negated: still sound).
+const MAX_COMPARISONS: usize = 256;
+
 /// Over-approximation of a schema's instances.
 #[derive(Clone, Debug)]
 pub(crate) struct Shape<'a> {
@@ -87,7 +92,8 @@ impl<'a> Compiler<'a> {
         let mut disjoint = vec![vec![false; n]; n];
         for i in 0..n {
             for j in i + 1..n {
-                let d = self.shapes_disjoint(&shapes[i], &shapes[j], 0);
+                let mut budget = MAX_COMPARISONS;
+                let d = self.shapes_disjoint(&shapes[i], &shapes[j], 0, &mut budget);
                 disjoint[i][j] = d;
                 disjoint[j][i] = d;
             }
@@ -95,8 +101,15 @@ impl<'a> Compiler<'a> {
         disjoint
     }
 
-    /// Whether no instance fits both over-approximations.
-    fn shapes_disjoint(&mut self, a: &Shape<'a>, b: &Shape<'a>, depth: usize) -> bool {
+    /// Whether no instance fits both over-approximations (`false` when unsure, or when
+    /// `budget` comparisons of property values are spent).
+    fn shapes_disjoint(
+        &mut self,
+        a: &Shape<'a>,
+        b: &Shape<'a>,
+        depth: usize,
+        budget: &mut usize,
+    ) -> bool {
         let common = a.types.and(b.types);
         if common.is_empty() {
             return true;
@@ -118,10 +131,18 @@ impl<'a> Compiler<'a> {
                 {
                     return true;
                 }
+                // Values of a name both require: compared once, in the first order.
+                if std::ptr::eq(x, b) && a.required.contains(name) {
+                    continue;
+                }
                 for (key, sx) in x.properties.iter().filter(|(k, _)| k == name) {
                     for (_, sy) in y.properties.iter().filter(|(k, _)| k == key) {
+                        if *budget == 0 {
+                            return false;
+                        }
+                        *budget -= 1;
                         let (sx, sy) = (self.shape(sx, depth + 1), self.shape(sy, depth + 1));
-                        if self.shapes_disjoint(&sx, &sy, depth + 1) {
+                        if self.shapes_disjoint(&sx, &sy, depth + 1, budget) {
                             return true;
                         }
                     }
@@ -236,6 +257,23 @@ mod tests {
             .iter()
             .enumerate()
             .all(|(i, row)| row.iter().enumerate().all(|(j, d)| i == j || *d))
+    }
+
+    #[test]
+    fn shared_recursive_references_under_many_names_stay_bounded() {
+        // Eight required names whose values are the same recursive definition: without
+        // a budget the comparison multiplies by 16 at every level.
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let properties: serde_json::Map<String, Value> = names
+            .iter()
+            .map(|n| (n.to_string(), json!({"$ref": "#/$defs/T"})))
+            .collect();
+        let schema = json!({
+            "$defs": {"T": {"type": "object", "required": names, "properties": properties}},
+            "oneOf": [{"$ref": "#/$defs/T"}, {"$ref": "#/$defs/T"}]
+        });
+        // Undecided within the budget: overlapping (negated), and the test returns.
+        assert!(!disjoint(&schema));
     }
 
     #[test]

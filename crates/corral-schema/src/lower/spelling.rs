@@ -1,11 +1,11 @@
 //! String contents in their canonical JSON spelling: every character as itself except
 //! those JSON must escape — `"` and `\` as `\"` and `\\`, control characters as their
-//! short escape (`\n`, `\t`, …) or a lowercase `\u00xx` (serde_json's and Python's
-//! spelling). Each value has exactly one canonical spelling, so excluding the spellings
-//! of some names excludes those names: no other escape can spell them. Where a string
-//! must avoid listed values (the names `additionalProperties` governs, a negated `enum`)
-//! it is written this way; any value can still be written, a quote or a backslash in a
-//! name included.
+//! short escape (`\n`, `\t`, …) or a lowercase `\u00xx` (serde_json's spelling, and
+//! Python's with `ensure_ascii=False`). Each value has exactly one canonical spelling, so
+//! excluding the spellings of some names excludes those names: no other escape can spell
+//! them. Where a string must avoid listed values (the names `additionalProperties`
+//! governs, a negated `enum`) it is written this way; any value can still be written, a
+//! quote or a backslash in a name included.
 use std::sync::OnceLock;
 
 use corral_automaton::{BuildError, LeafDfa};
