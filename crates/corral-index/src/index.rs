@@ -93,8 +93,8 @@ impl PlainTextAutomaton for DfaWalk<'_> {
 pub struct State(pub(crate) DState);
 
 /// Plain characters tried from a state that does not take free text itself, to see
-/// whether free text is one character away (letters that rarely continue every listed
-/// name at once).
+/// whether free text is one character away (characters that rarely continue every
+/// listed name at once).
 const FREE_TEXT_PROBES: [u8; 3] = [b'x', b'Q', b'#'];
 
 /// Transition not known to the index's table yet.

@@ -35,6 +35,11 @@ impl<'a> Sub<'a> {
         Sub::Leaf(Arc::new(constraints))
     }
 
+    /// Whether the subschema is `false` as written.
+    pub fn is_false(&self) -> bool {
+        matches!(self, Sub::Bool(false) | Sub::Doc(Value::Bool(false)))
+    }
+
     /// Whether the subschema is `true` (or the empty schema) for certain.
     pub fn is_true(&self) -> bool {
         match self {

@@ -22,14 +22,6 @@ struct Member {
     required: bool,
 }
 
-/// Whether a subschema is `false` as written.
-fn is_false(sub: &Sub<'_>) -> bool {
-    matches!(
-        sub,
-        Sub::Bool(false) | Sub::Doc(serde_json::Value::Bool(false))
-    )
-}
-
 impl<'a> Compiler<'a> {
     pub(crate) fn compile_object(
         &mut self,
@@ -50,7 +42,7 @@ impl<'a> Compiler<'a> {
         // (`unevaluatedProperties` was folded into `additionalProperties` by
         // normalization.)
         let additional: Option<Sub<'a>> = match &c.additional_properties {
-            Some(s) if is_false(s) => None,
+            Some(s) if s.is_false() => None,
             Some(s) => Some(s.clone()),
             None if self.options.allow_additional_properties => Some(Sub::Bool(true)),
             None => None,

@@ -10,6 +10,8 @@ use std::sync::OnceLock;
 
 use corral_automaton::{BuildError, LeafDfa};
 
+use crate::json::canonical_string;
+
 /// The canonical spellings of all string contents.
 fn canonical_strings() -> Option<&'static LeafDfa> {
     static CANONICAL: OnceLock<Option<LeafDfa>> = OnceLock::new();
@@ -24,23 +26,11 @@ fn canonical_strings() -> Option<&'static LeafDfa> {
         .as_ref()
 }
 
-/// The canonical spelling of `value`'s contents (without the quotes).
-pub(crate) fn canonical(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c < ' ' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
+/// The canonical spelling of `value`'s contents, without the quotes (the spelling
+/// listed names are generated in: [`canonical_string`]).
+fn canonical_contents(value: &str) -> String {
+    let quoted = canonical_string(value);
+    quoted[1..quoted.len() - 1].to_string()
 }
 
 /// The canonical spellings of every string value but `names`: a DFA of about one state
@@ -54,7 +44,7 @@ pub(crate) fn canonical_strings_except(
     if names.is_empty() {
         return Ok(all.clone());
     }
-    let spelled: Vec<String> = names.iter().map(|n| canonical(n)).collect();
+    let spelled: Vec<String> = names.iter().map(|n| canonical_contents(n)).collect();
     let names = LeafDfa::from_literals(spelled.iter().map(|n| n.as_bytes()));
     all.intersect(&names.complement(), names.states().len() + max_states)
 }
@@ -65,7 +55,10 @@ mod tests {
 
     #[test]
     fn one_spelling_per_value_and_listed_values_excluded() {
-        assert_eq!(canonical("a\"b\\c/\n\u{1}é"), r#"a\"b\\c/\n\u0001é"#);
+        assert_eq!(
+            canonical_contents("a\"b\\c/\n\u{1}é"),
+            r#"a\"b\\c/\n\u0001é"#
+        );
         let dfa = canonical_strings_except(&["error".into(), "a\"b".into()], 1_000).unwrap();
         for yes in [
             r#"error\""#,
