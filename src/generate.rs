@@ -50,6 +50,11 @@ pub struct GenerateOptions {
     /// properties (the output still validates; small models otherwise ramble on with
     /// invented keys).
     pub additional_properties: bool,
+    /// Let the model write an object's properties in any order (each at most once, the
+    /// required ones present), as JSON Schema allows. Off by default: properties come in
+    /// the schema's order, as OpenAI's structured outputs write them (and masks are
+    /// cheaper: see [`corral_schema::Options::any_property_order`]).
+    pub any_property_order: bool,
     /// Ignore unsupported schema keywords instead of failing (listed in
     /// [`Generation::ignored`]; the output may then violate them).
     pub lenient: bool,
@@ -75,6 +80,7 @@ impl Default for GenerateOptions {
             fast_forward: false,
             schema_in_prompt: true,
             additional_properties: false,
+            any_property_order: false,
             lenient: false,
             mask_first: false,
             ignore_eos: false,
@@ -241,6 +247,7 @@ impl Model {
             whitespace: options.whitespace.clone(),
             lenient: options.lenient,
             allow_additional_properties: additional,
+            any_property_order: options.any_property_order,
             max_any_depth,
             ..corral_schema::Options::default()
         };
@@ -275,8 +282,12 @@ impl Model {
             ),
         };
         let key = format!(
-            "json\0{:?}\0{}\0{}\0{}\0{key}",
-            opts.whitespace, opts.lenient, opts.max_any_depth, opts.allow_additional_properties
+            "json\0{:?}\0{}\0{}\0{}\0{}\0{key}",
+            opts.whitespace,
+            opts.lenient,
+            opts.max_any_depth,
+            opts.allow_additional_properties,
+            opts.any_property_order
         );
         let vocab = self.vocabulary();
         self.cache

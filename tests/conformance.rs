@@ -9,7 +9,7 @@ use corral_index::Index;
 use corral_schema::{compile, Options};
 use serde_json::Value;
 
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct Row {
     groups: usize,
     compiled: usize,
@@ -40,6 +40,27 @@ fn suite_files() -> Vec<std::path::PathBuf> {
 
 #[test]
 fn json_schema_test_suite() {
+    suite(&Options::default());
+}
+
+/// Members in any order: the same suite, 0 invalid instances accepted, and fewer valid
+/// ones rejected than in `properties` order.
+#[test]
+fn json_schema_test_suite_any_property_order() {
+    let in_order = suite(&Options::default());
+    let any_order = suite(&Options {
+        any_property_order: true,
+        ..Options::default()
+    });
+    assert!(
+        any_order.wrongly_rejected < in_order.wrongly_rejected,
+        "in order {in_order:?}, any order {any_order:?}"
+    );
+}
+
+/// Runs the suite with `options`: prints a table, fails on any invalid instance
+/// accepted; returns the totals.
+fn suite(options: &Options) -> Row {
     let root = common::data("json-schema-test-suite/draft2020-12");
     let vocab = common::byte_vocabulary();
     let mut total = Row::default();
@@ -61,7 +82,7 @@ fn json_schema_test_suite() {
             // optional/format presumes format *assertion*; formats corral treats as
             // annotations (reported in `ignored`) are skipped there.
             let asserts_formats = name.starts_with("optional/format");
-            let index = compile(schema, &Options::default())
+            let index = compile(schema, options)
                 .map_err(|e| e.to_string())
                 .and_then(|c| {
                     if asserts_formats && c.ignored.iter().any(|i| i.contains("/format:")) {
@@ -135,4 +156,5 @@ fn json_schema_test_suite() {
         "invalid instances accepted:\n{}",
         failures.join("\n")
     );
+    total
 }

@@ -70,7 +70,7 @@ fn walk(index: &Index, rng: &mut Rng) -> Option<Vec<u8>> {
     None
 }
 
-fn run(tokenizer: &str) -> Tally {
+fn run(tokenizer: &str, options: &Options) -> Tally {
     let vocab = Vocabulary::from_tokenizer_file(common::data(&format!(
         "tokenizers/{tokenizer}/tokenizer.json"
     )))
@@ -86,7 +86,7 @@ fn run(tokenizer: &str) -> Tally {
         let name = entry["name"].as_str().unwrap();
         let schema = &entry["schema"];
         tally.schemas += 1;
-        let Ok(compiled) = compile(schema, &Options::default()) else {
+        let Ok(compiled) = compile(schema, options) else {
             continue;
         };
         let Ok(index) = Index::from_program(compiled.program.clone(), &vocab) else {
@@ -135,8 +135,8 @@ fn run(tokenizer: &str) -> Tally {
     tally
 }
 
-fn check(tokenizer: &str) {
-    let tally = run(tokenizer);
+fn check(tokenizer: &str, options: &Options) {
+    let tally = run(tokenizer, options);
     assert!(
         tally.compiled * 2 > tally.schemas,
         "too few schemas compiled: {tally:?}"
@@ -154,10 +154,23 @@ fn check(tokenizer: &str) {
 
 #[test]
 fn random_walks_llama3() {
-    check("llama-3");
+    check("llama-3", &Options::default());
 }
 
 #[test]
 fn random_walks_mistral() {
-    check("mistral-7b-v0.1");
+    check("mistral-7b-v0.1", &Options::default());
+}
+
+/// Members in any order: the walks must still validate and never reach a dead end (a
+/// separator where no member can follow, an object that cannot close).
+#[test]
+fn random_walks_llama3_any_property_order() {
+    check(
+        "llama-3",
+        &Options {
+            any_property_order: true,
+            ..Options::default()
+        },
+    );
 }

@@ -184,6 +184,8 @@ pub struct Builder {
     /// Whether counted repetitions may call a procedure for their body (off for
     /// programs that [`Builder::restricted`] takes, which must have none).
     procedures: bool,
+    /// See [`Program::member_set`]: the members, each with the state that claims it.
+    member_sets: Vec<Vec<(u32, StateId)>>,
 }
 
 impl Builder {
@@ -193,6 +195,7 @@ impl Builder {
             states: Vec::new(),
             max_states,
             procedures: true,
+            member_sets: Vec::new(),
         }
     }
 
@@ -219,7 +222,11 @@ impl Builder {
     /// state) a call; one more alternative of a union.
     pub fn patch(&mut self, from: StateId, to: StateId) -> Result<()> {
         match self.states.get_mut(from as usize) {
-            Some(State::Range { next, .. }) | Some(State::Empty(next)) => *next = to,
+            Some(State::Range { next, .. })
+            | Some(State::Empty(next))
+            | Some(State::Claim { next, .. })
+            | Some(State::AllClaimed { next, .. })
+            | Some(State::SomeUnclaimed { next, .. }) => *next = to,
             Some(State::Call { ret, .. }) => *ret = to,
             Some(State::Union(alts)) => alts.push(to),
             Some(State::Return) | Some(State::Match) | Some(State::Fail) => {}
@@ -310,6 +317,53 @@ impl Builder {
         Ok(Frag { start: s, end: s })
     }
 
+    /// Pass only where member `member` of the innermost call's object is not written
+    /// yet, marking it written ([`State::Claim`]). Only inside a procedure: the written
+    /// members live in the call's frame.
+    pub fn claim(&mut self, member: u32) -> Result<Frag> {
+        self.needs_procedures()?;
+        let s = self.add(State::Claim {
+            member,
+            next: StateId::MAX,
+        })?;
+        Ok(Frag { start: s, end: s })
+    }
+
+    /// Pass only where every one of `members` is written ([`State::AllClaimed`]); each
+    /// member comes with its [`Builder::claim`] state (an end that needs a member no
+    /// document can write is dead).
+    pub fn all_claimed(&mut self, members: &[(u32, StateId)]) -> Result<Frag> {
+        self.needs_procedures()?;
+        self.member_sets.push(members.to_vec());
+        let s = self.add(State::AllClaimed {
+            set: (self.member_sets.len() - 1) as u32,
+            next: StateId::MAX,
+        })?;
+        Ok(Frag { start: s, end: s })
+    }
+
+    /// Pass only where some of `members` (each with its [`Builder::claim`] state) is
+    /// not written yet and can be ([`State::SomeUnclaimed`]).
+    pub fn some_unclaimed(&mut self, members: &[(u32, StateId)]) -> Result<Frag> {
+        self.needs_procedures()?;
+        self.member_sets.push(members.to_vec());
+        let s = self.add(State::SomeUnclaimed {
+            set: (self.member_sets.len() - 1) as u32,
+            next: StateId::MAX,
+        })?;
+        Ok(Frag { start: s, end: s })
+    }
+
+    fn needs_procedures(&self) -> Result<()> {
+        if self.procedures {
+            Ok(())
+        } else {
+            Err(BuildError::Regex(
+                "internal: members in any order need procedures".into(),
+            ))
+        }
+    }
+
     /// The fragment of a parsed regex.
     pub fn hir(&mut self, hir: &Hir) -> Result<Frag> {
         match hir.kind() {
@@ -371,6 +425,6 @@ impl Builder {
     pub fn finish(mut self, frag: Frag) -> Result<Program> {
         let done = self.add(State::Match)?;
         self.patch(frag.end, done)?;
-        Ok(Program::new(self.states, frag.start))
+        Ok(Program::new(self.states, frag.start, self.member_sets))
     }
 }

@@ -31,6 +31,13 @@ const DEAD: u32 = u32::MAX - 1;
 /// The stack of return states, hash-consed: id 0 is the empty stack.
 type StackId = u32;
 
+/// A set of written members ([`State::Claim`]), hash-consed: id 0 is the empty set.
+type ClaimsId = u32;
+
+/// One call's frame: where it returns, the caller's stack, and the members of its
+/// object written so far.
+type Frame = (StateId, StackId, ClaimsId);
+
 /// A thread: a byte-consuming program state and its call stack.
 type Thread = (StateId, StackId);
 
@@ -157,9 +164,12 @@ struct PlainDepth {
 /// A DFA built lazily over a [`Program`] (see the [crate docs](crate)).
 pub struct LazyDfa {
     program: Arc<Program>,
-    /// Stack id → (return state, parent stack id).
-    stacks: Vec<(StateId, StackId)>,
-    stack_ids: HashMap<(StateId, StackId), StackId, FastHash>,
+    /// Stack id → its top frame.
+    stacks: Vec<Frame>,
+    stack_ids: HashMap<Frame, StackId, FastHash>,
+    /// Claims id → the members written, as a bit set without trailing zero words.
+    claims: Vec<Box<[u64]>>,
+    claims_ids: HashMap<Box<[u64]>, ClaimsId>,
     states: Vec<Determinized>,
     /// The threads of every state (see [`Determinized::threads`]).
     threads: Vec<Thread>,
@@ -199,8 +209,10 @@ impl LazyDfa {
     /// A lazy DFA over `program` that may use about `limit` bytes for its states.
     pub fn new(program: Arc<Program>, limit: usize) -> LazyDfa {
         let mut dfa = LazyDfa {
-            stacks: vec![(StateId::MAX, 0)],
+            stacks: vec![(StateId::MAX, 0, 0)],
             stack_ids: HashMap::default(),
+            claims: vec![Box::new([])],
+            claims_ids: HashMap::default(),
             states: Vec::new(),
             threads: Vec::new(),
             transitions: Vec::new(),
@@ -524,15 +536,59 @@ impl LazyDfa {
         id
     }
 
-    fn push_stack(&mut self, ret: StateId, parent: StackId) -> StackId {
-        if let Some(&id) = self.stack_ids.get(&(ret, parent)) {
+    fn push_stack(&mut self, frame: Frame) -> StackId {
+        if let Some(&id) = self.stack_ids.get(&frame) {
             return id;
         }
         let id = self.stacks.len() as StackId;
-        self.stacks.push((ret, parent));
-        self.stack_ids.insert((ret, parent), id);
-        self.memory += 24;
+        self.stacks.push(frame);
+        self.stack_ids.insert(frame, id);
+        self.memory += 28;
         id
+    }
+
+    /// The stack `stack` with member `member` marked written in its top frame, or
+    /// `None` when it was written already (or there is no frame to mark).
+    fn claim(&mut self, stack: StackId, member: u32) -> Option<StackId> {
+        if stack == 0 {
+            return None;
+        }
+        let (ret, parent, claims) = self.stacks[stack as usize];
+        let (word, bit) = (member as usize / 64, 1u64 << (member % 64));
+        let current = &self.claims[claims as usize];
+        if current.get(word).is_some_and(|w| w & bit != 0) {
+            return None;
+        }
+        let mut next = current.to_vec();
+        if next.len() <= word {
+            next.resize(word + 1, 0);
+        }
+        next[word] |= bit;
+        let next = next.into_boxed_slice();
+        let id = match self.claims_ids.get(&next) {
+            Some(&id) => id,
+            None => {
+                let id = self.claims.len() as ClaimsId;
+                self.memory += next.len() * 16 + 48;
+                self.claims.push(next.clone());
+                self.claims_ids.insert(next, id);
+                id
+            }
+        };
+        Some(self.push_stack((ret, parent, id)))
+    }
+
+    /// How many members of `set` the top frame of `stack` has written, against the
+    /// size of the set: (written, total).
+    fn claimed_of(&self, stack: StackId, set: &[u64]) -> (u32, u32) {
+        let claims = &self.claims[self.stacks[stack as usize].2 as usize];
+        let total = set.iter().map(|w| w.count_ones()).sum();
+        let written = set
+            .iter()
+            .zip(claims.iter())
+            .map(|(s, c)| (s & c).count_ones())
+            .sum();
+        (written, total)
     }
 
     /// Follow every transition that consumes nothing from `seeds`: the sorted
@@ -568,13 +624,30 @@ impl LazyDfa {
                 State::Union(alts) => todo.extend(alts.iter().rev().map(|&a| (a, stack))),
                 State::Empty(next) => todo.push((*next, stack)),
                 State::Call { target, ret } => {
-                    let inner = self.push_stack(*ret, stack);
+                    let inner = self.push_stack((*ret, stack, 0));
                     todo.push((*target, inner));
                 }
                 State::Return => {
-                    let (ret, parent) = self.stacks[stack as usize];
+                    let (ret, parent, _) = self.stacks[stack as usize];
                     if stack != 0 {
                         todo.push((ret, parent));
+                    }
+                }
+                State::Claim { member, next } => {
+                    if let Some(claimed) = self.claim(stack, *member) {
+                        todo.push((*next, claimed));
+                    }
+                }
+                State::AllClaimed { set, next } => {
+                    let (written, total) = self.claimed_of(stack, program.member_set(*set));
+                    if written == total {
+                        todo.push((*next, stack));
+                    }
+                }
+                State::SomeUnclaimed { set, next } => {
+                    let (written, total) = self.claimed_of(stack, program.member_set(*set));
+                    if written < total {
+                        todo.push((*next, stack));
                     }
                 }
                 State::Match => accepting |= stack == 0,

@@ -398,7 +398,11 @@ impl Builder {
                     self.states[here as usize] = State::Fail;
                     continue;
                 }
-                State::Call { .. } | State::Return => {
+                State::Call { .. }
+                | State::Return
+                | State::Claim { .. }
+                | State::AllClaimed { .. }
+                | State::SomeUnclaimed { .. } => {
                     return Err(BuildError::Regex(
                         "internal: a restricted program has procedures".into(),
                     ))

@@ -18,6 +18,17 @@ pub enum State {
     Call { target: StateId, ret: StateId },
     /// End of a procedure: continue at the state its caller named.
     Return,
+    /// Continue at `next` only if member `member` of the object that the innermost
+    /// procedure call writes is not written yet, and mark it written. The written
+    /// members are part of the call's stack frame, so members may come in any order
+    /// and each at most once.
+    Claim { member: u32, next: StateId },
+    /// Continue at `next` only if every member of set `set` ([`Program::member_set`]) is
+    /// written in the innermost call's frame.
+    AllClaimed { set: u32, next: StateId },
+    /// Continue at `next` only if some member of set `set` is not written yet (and can
+    /// be: members no value can follow do not count).
+    SomeUnclaimed { set: u32, next: StateId },
     /// The whole document matched (only at the outermost level).
     Match,
     /// No way forward.
@@ -29,6 +40,9 @@ pub enum State {
 pub struct Program {
     pub(crate) states: Vec<State>,
     pub(crate) start: StateId,
+    /// The member sets that [`State::AllClaimed`] and [`State::SomeUnclaimed`] name, as
+    /// bit sets (bit `m` of word `m / 64`).
+    pub(crate) member_sets: Vec<Box<[u64]>>,
     /// Whether a state can still reach the end of its procedure (or the match): threads
     /// in other states are dropped, so every live DFA state can finish a document.
     pub(crate) live: Vec<bool>,
@@ -41,8 +55,14 @@ pub struct Program {
 }
 
 impl Program {
-    pub(crate) fn new(states: Vec<State>, start: StateId) -> Program {
-        let live = liveness(&states);
+    /// `member_sets`: per set, its members with the [`State::Claim`] state that writes
+    /// each.
+    pub(crate) fn new(
+        states: Vec<State>,
+        start: StateId,
+        member_sets: Vec<Vec<(u32, StateId)>>,
+    ) -> Program {
+        let (live, member_sets) = liveness_with_members(&states, &member_sets);
         let class_starts = byte_classes(&states);
         let mut class_of = [0u8; 256];
         let mut class = 0usize;
@@ -55,6 +75,7 @@ impl Program {
         Program {
             states,
             start,
+            member_sets,
             live,
             class_starts,
             plain_char_paths: std::sync::OnceLock::new(),
@@ -139,6 +160,16 @@ impl Program {
         self.start
     }
 
+    /// The members of set `set` (named by [`State::AllClaimed`] and
+    /// [`State::SomeUnclaimed`]) as a bit set: bit `m % 64` of word `m / 64`. Members
+    /// that no document can write are left out.
+    pub fn member_set(&self, set: u32) -> &[u64] {
+        self.member_sets
+            .get(set as usize)
+            .map(|s| &s[..])
+            .unwrap_or(&[])
+    }
+
     /// Heap memory of the program.
     pub fn memory_usage(&self) -> usize {
         let extra: usize = self
@@ -173,14 +204,71 @@ fn byte_classes(states: &[State]) -> Vec<u8> {
     (0..=255u8).filter(|&b| boundary[b as usize]).collect()
 }
 
+/// [`liveness`] where members may be written in any order ([`State::Claim`]): the
+/// guards pass in the first round; an end that needs a member no document can write
+/// ([`State::AllClaimed`] over a dead claim) is then a dead end, which may kill the
+/// members of an enclosing object in turn: rounds until nothing changes (at most the
+/// nesting depth). Returns the live states and the member sets as bit sets of the
+/// members that can be written.
+fn liveness_with_members(
+    states: &[State],
+    member_sets: &[Vec<(u32, StateId)>],
+) -> (Vec<bool>, Vec<Box<[u64]>>) {
+    let mut blocked = vec![false; states.len()];
+    let mut live = liveness(states, &blocked);
+    let is_live = |live: &[bool], s: StateId| live.get(s as usize).copied().unwrap_or(false);
+    loop {
+        let mut changed = false;
+        for (i, s) in states.iter().enumerate() {
+            if let State::AllClaimed { set, .. } = s {
+                let members = member_sets.get(*set as usize).map_or(&[][..], |m| &m[..]);
+                if !blocked[i] && members.iter().any(|&(_, claim)| !is_live(&live, claim)) {
+                    blocked[i] = true;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+        live = liveness(states, &blocked);
+    }
+    let bits = member_sets
+        .iter()
+        .map(|members| {
+            let writable: Vec<u32> = members
+                .iter()
+                .filter(|&&(_, claim)| is_live(&live, claim))
+                .map(|&(m, _)| m)
+                .collect();
+            let words = writable
+                .iter()
+                .map(|&m| m as usize / 64 + 1)
+                .max()
+                .unwrap_or(0);
+            let mut set = vec![0u64; words];
+            for m in writable {
+                set[m as usize / 64] |= 1 << (m % 64);
+            }
+            set.into_boxed_slice()
+        })
+        .collect();
+    (live, bits)
+}
+
 /// Which states can reach a `Return` or `Match` (a call only through a procedure that
-/// can itself return). Worklist over reverse edges: linear in the program size.
-fn liveness(states: &[State]) -> Vec<bool> {
+/// can itself return), taking `blocked` states as dead ends. Worklist over reverse
+/// edges: linear in the program size.
+fn liveness(states: &[State], blocked: &[bool]) -> Vec<bool> {
     let n = states.len();
     // Reverse edges in one array (predecessors of state t at `preds[first[t]..first[t + 1]]`):
     // programs reach hundreds of thousands of states, one vector each was most of the cost.
     let successors = |s: &State, f: &mut dyn FnMut(StateId)| match s {
-        State::Range { next, .. } | State::Empty(next) => f(*next),
+        State::Range { next, .. }
+        | State::Empty(next)
+        | State::Claim { next, .. }
+        | State::AllClaimed { next, .. }
+        | State::SomeUnclaimed { next, .. } => f(*next),
         State::Sparse(ranges) => ranges.iter().for_each(|&(_, _, t)| f(t)),
         State::Union(alts) => alts.iter().for_each(|&t| f(t)),
         State::Call { target, ret } => {
@@ -221,7 +309,7 @@ fn liveness(states: &[State]) -> Vec<bool> {
     let get = |live: &[bool], id: StateId| live.get(id as usize).copied().unwrap_or(false);
     while let Some(t) = queue.pop() {
         for &p in &preds[first[t as usize]..first[t as usize + 1]] {
-            if live[p as usize] {
+            if live[p as usize] || blocked[p as usize] {
                 continue;
             }
             let now = match &states[p as usize] {

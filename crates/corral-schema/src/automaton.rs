@@ -144,7 +144,80 @@ impl Lowering {
                 sep,
                 allow_empty,
             } => self.members(slots, sep, *allow_empty),
+            Node::Unordered {
+                members,
+                extra,
+                sep,
+                allow_empty,
+            } => self.unordered(members, extra.as_ref(), sep, *allow_empty),
         }
+    }
+
+    /// Members in any order, as a procedure whose call frame holds the members written
+    /// so far ([`corral_automaton::State::Claim`]): each listed member is claimed as it
+    /// starts, which passes once; the end passes only when every required member is
+    /// claimed, and a separator is written only where some member is still unclaimed (or
+    /// an extra member may follow), so every state keeps a way to finish the object.
+    /// One separator after a member, whichever follows: an object of many members would
+    /// otherwise carry a separator per member through every state where a value may end.
+    fn unordered(
+        &mut self,
+        members: &[crate::rx::Member],
+        extra: Option<&Rx>,
+        sep: &Rx,
+        allow_empty: bool,
+    ) -> Result<Frag> {
+        let entry = self.builder.union()?;
+        let after = self.builder.union()?;
+        let end = self.builder.empty()?;
+        let mut claims = Vec::with_capacity(members.len());
+        for (i, member) in members.iter().enumerate() {
+            let item = self.rx(&member.item)?;
+            let claim = self.builder.claim(i as u32)?;
+            self.builder.patch(entry, claim.start)?;
+            self.builder.patch(claim.end, item.start)?;
+            self.builder.patch(item.end, after)?;
+            claims.push((i as u32, claim.start));
+        }
+        let required: Vec<(u32, u32)> = claims
+            .iter()
+            .copied()
+            .filter(|&(i, _)| members[i as usize].required)
+            .collect();
+        if required.is_empty() {
+            self.builder.patch(after, end)?;
+        } else {
+            let done = self.builder.all_claimed(&required)?;
+            self.builder.patch(after, done.start)?;
+            self.builder.patch(done.end, end)?;
+        }
+        if !claims.is_empty() {
+            let more = self.builder.some_unclaimed(&claims)?;
+            let lead = self.rx(sep)?;
+            self.builder.patch(after, more.start)?;
+            self.builder.patch(more.end, lead.start)?;
+            self.builder.patch(lead.end, entry)?;
+        }
+        if let Some(extra) = extra {
+            // Its own separator: where no listed member is left, the separator leads to
+            // extras only (and is dead where there are none).
+            let item = self.rx(extra)?;
+            self.builder.patch(entry, item.start)?;
+            self.builder.patch(item.end, after)?;
+            let lead = self.rx(sep)?;
+            self.builder.patch(after, lead.start)?;
+            self.builder.patch(lead.end, item.start)?;
+        }
+        let start = if allow_empty && required.is_empty() {
+            let start = self.builder.union()?;
+            self.builder.patch(start, entry)?;
+            self.builder.patch(start, end)?;
+            start
+        } else {
+            entry
+        };
+        let target = self.builder.procedure(Frag { start, end })?;
+        Ok(self.builder.call(target)?)
     }
 
     /// `item (sep item){min-1,max-1}`, `min >= 1`; unbounded lists keep one copy of the
@@ -328,6 +401,92 @@ mod tests {
         check(&nonempty, &["a", "b", "a,b"], &["", "b,a", ","]);
         let maybe_empty = Rx::members(all_optional, sep, true).unwrap();
         check(&maybe_empty, &["", "a", "a,b"], &[","]);
+    }
+
+    #[test]
+    fn unordered_members_once_each_required_ones_present() {
+        use crate::rx::Member;
+        let member = |text: &str, required: bool| Member {
+            item: Rx::literal(text),
+            required,
+        };
+        let members = vec![member("a", false), member("b", true), member("c", false)];
+        let rx = Rx::unordered(members, Some(Rx::literal("x")), Rx::literal(","), true).unwrap();
+        let m = matcher(&rx);
+        for yes in ["b", "a,b", "b,a", "c,b,a", "x,b,x", "b,x,a", "a,x,x,c,b"] {
+            assert!(m.is_match(yes), "{yes}");
+        }
+        for no in ["", "a", "a,a,b", "b,b", "a,c", ",b", "b,", "ab", "a,c,x"] {
+            assert!(!m.is_match(no), "{no}");
+        }
+        // Every state a prefix reaches can still finish: a separator only where a
+        // member can follow it.
+        let no_extra = vec![member("a", false), member("b", true)];
+        let rx = Rx::unordered(no_extra, None, Rx::literal(","), false).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(build_program(&rx, 1 << 20).unwrap()), 1 << 24);
+        let mut prefixes: Vec<Vec<u8>> = vec![vec![]];
+        for _ in 0..5 {
+            let mut next = Vec::new();
+            for p in &prefixes {
+                for &c in b"ab," {
+                    let mut q = p.clone();
+                    q.push(c);
+                    next.push(q);
+                }
+            }
+            for p in &next {
+                let mut s = Some(dfa.start());
+                for &b in p {
+                    s = s.and_then(|s| dfa.next(s, b).unwrap());
+                }
+                if let Some(s) = s {
+                    assert!(dfa.is_accepting(s) || dfa.has_continuation(s));
+                    let text = String::from_utf8_lossy(p).to_string();
+                    assert!(
+                        ["a", "b", "a,", "b,", "a,b", "b,a"].contains(&text.as_str()),
+                        "{text}"
+                    );
+                }
+            }
+            prefixes = next;
+        }
+    }
+
+    #[test]
+    fn unordered_members_no_value_satisfies_are_never_started() {
+        use crate::rx::Member;
+        let never = || Rx::seq([Rx::literal("n"), Rx::text(r"[^\x{0}-\x{10FFFF}]")]);
+        let members = vec![
+            Member {
+                item: never(),
+                required: false,
+            },
+            Member {
+                item: Rx::literal("b"),
+                required: true,
+            },
+        ];
+        let rx = Rx::unordered(members, None, Rx::literal(","), false).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(build_program(&rx, 1 << 20).unwrap()), 1 << 24);
+        let b = dfa.next(dfa.start(), b'b').unwrap().unwrap();
+        assert!(dfa.is_accepting(b));
+        // No separator: the only member left can never be written.
+        assert!(dfa.next(b, b',').unwrap().is_none());
+        // A required member that can never be written: no document at all.
+        let members = vec![
+            Member {
+                item: never(),
+                required: true,
+            },
+            Member {
+                item: Rx::literal("b"),
+                required: false,
+            },
+        ];
+        let rx = Rx::unordered(members, None, Rx::literal(","), false).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(build_program(&rx, 1 << 20).unwrap()), 1 << 24);
+        assert!(dfa.next(dfa.start(), b'b').unwrap().is_none());
+        assert!(!dfa.has_continuation(dfa.start()));
     }
 
     #[test]

@@ -84,6 +84,14 @@ pub struct Options {
     /// Allow additional properties where the schema does not forbid them (the JSON Schema
     /// default). When false, objects only contain the properties the schema lists.
     pub allow_additional_properties: bool,
+    /// Object members in any order, as JSON Schema allows: each listed property at most
+    /// once, every required one present, additional ones anywhere among them. Off by
+    /// default: members then come in the order of `properties`, then the additional
+    /// ones (as OpenAI's structured outputs write them), and documents written in
+    /// another order are rejected. In any order, the automaton keeps the members
+    /// written so far in each object's state, so fewer states (and their masks) are
+    /// shared between documents: masks cost more (see the README's numbers).
+    pub any_property_order: bool,
 }
 
 impl Default for Options {
@@ -95,6 +103,7 @@ impl Default for Options {
             max_any_depth: 6,
             max_states: 4 << 20,
             allow_additional_properties: true,
+            any_property_order: false,
         }
     }
 }

@@ -8,7 +8,10 @@
 //!   the count is unbounded (the back edge goes through `sep`);
 //! - [`Rx::members`]: the members of an object in order, each required, optional or
 //!   repeated, separated by `sep` — one copy of each member however many of the earlier
-//!   ones are optional.
+//!   ones are optional;
+//! - [`Rx::unordered`]: the members of an object in any order, each listed one at most
+//!   once and every required one present — the automaton keeps the written members in
+//!   the object's call frame, so no order or subset of them is written out.
 //!
 //! Leaves are small regexes in the `regex-syntax` dialect (number ranges, string
 //! patterns, formats). [`Rx`] implements `Display` as the equivalent regex text, which is
@@ -56,6 +59,22 @@ pub(crate) enum Node {
         sep: Rx,
         allow_empty: bool,
     },
+    /// `members` in any order, each at most once and the required ones exactly once,
+    /// `extra` any number of times anywhere among them, every two separated by `sep`;
+    /// the empty sequence only when `allow_empty`.
+    Unordered {
+        members: Vec<Member>,
+        extra: Option<Rx>,
+        sep: Rx,
+        allow_empty: bool,
+    },
+}
+
+/// One member of [`Rx::unordered`].
+#[derive(Clone, Debug)]
+pub struct Member {
+    pub item: Rx,
+    pub required: bool,
 }
 
 /// One slot of [`Rx::members`].
@@ -108,6 +127,18 @@ impl Rx {
             Node::Members { slots, sep, .. } => {
                 slots.iter().map(|s| &s.item).chain([sep]).collect()
             }
+            // The separator twice: it is built before each member (a procedure).
+            Node::Unordered {
+                members,
+                extra,
+                sep,
+                ..
+            } => members
+                .iter()
+                .map(|m| &m.item)
+                .chain(extra)
+                .chain([sep, sep])
+                .collect(),
         }
     }
 
@@ -228,6 +259,37 @@ impl Rx {
         Some(if min == 0 { list.opt() } else { list })
     }
 
+    /// The members in any order (see [`Node::Unordered`]). With fewer than two kinds of
+    /// member there is no order to choose, and the members are [`Rx::members`] in order.
+    /// `None` when no sequence is possible.
+    pub fn unordered(
+        members: Vec<Member>,
+        extra: Option<Rx>,
+        sep: Rx,
+        allow_empty: bool,
+    ) -> Option<Rx> {
+        let allow_empty = allow_empty && !members.iter().any(|m| m.required);
+        if members.len() + usize::from(extra.is_some()) < 2 {
+            let slot = |m: &Member| match m.required {
+                true => Slot::required(m.item.clone()),
+                false => Slot::optional(m.item.clone()),
+            };
+            let extras = extra.map(|item| Slot {
+                item,
+                min: 0,
+                max: None,
+            });
+            let slots = members.iter().map(slot).chain(extras).collect();
+            return Rx::members(slots, sep, allow_empty);
+        }
+        Some(Rx::node(Node::Unordered {
+            members,
+            extra,
+            sep,
+            allow_empty,
+        }))
+    }
+
     /// The slots in order, separated by `sep` (see [`Node::Members`]). `None` when no
     /// sequence is possible.
     pub fn members(slots: Vec<Slot>, sep: Rx, allow_empty: bool) -> Option<Rx> {
@@ -340,6 +402,25 @@ impl fmt::Display for Rx {
                     };
                 }
                 write!(f, "{nothing}")
+            }
+            // Regex text cannot say "each at most once, the required ones present": the
+            // debug view shows the members in any order and number.
+            Node::Unordered {
+                members,
+                extra,
+                sep,
+                allow_empty,
+            } => {
+                let mut any = String::from("(?:");
+                for (i, item) in members.iter().map(|m| &m.item).chain(extra).enumerate() {
+                    if i > 0 {
+                        any.push('|');
+                    }
+                    any.push_str(&item.to_string());
+                }
+                any.push(')');
+                let opt = if *allow_empty { "?" } else { "" };
+                write!(f, "(?:{any}(?:{sep}{any})*){opt}")
             }
         }
     }

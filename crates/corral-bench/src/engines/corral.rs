@@ -17,24 +17,35 @@ use super::{Engine, Grammar, Matcher};
 pub struct CorralEngine {
     vocabulary: Vocabulary,
     options: corral_schema::Options,
+    name: &'static str,
 }
 
 impl CorralEngine {
-    pub fn load(tokenizer_json: &Path) -> Result<CorralEngine> {
+    /// `any_property_order`: [`corral_schema::Options::any_property_order`] (the engine
+    /// is then named `corral-any-order`).
+    pub fn load(tokenizer_json: &Path, any_property_order: bool) -> Result<CorralEngine> {
         let tok = tokenizers::Tokenizer::from_file(tokenizer_json)
             .map_err(|e| anyhow::anyhow!("corral: loading {}: {e}", tokenizer_json.display()))?;
         let vocabulary = Vocabulary::from_tokenizer(&tok)
             .map_err(|e| anyhow::anyhow!("corral: building the vocabulary: {e}"))?;
         Ok(CorralEngine {
             vocabulary,
-            options: corral_schema::Options::default(),
+            options: corral_schema::Options {
+                any_property_order,
+                ..corral_schema::Options::default()
+            },
+            name: if any_property_order {
+                "corral-any-order"
+            } else {
+                "corral"
+            },
         })
     }
 }
 
 impl Engine for CorralEngine {
     fn name(&self) -> &'static str {
-        "corral"
+        self.name
     }
 
     fn compile(&self, schema: &Value) -> Result<Box<dyn Grammar>, String> {

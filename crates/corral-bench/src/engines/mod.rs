@@ -48,11 +48,12 @@ pub trait Matcher {
 }
 
 /// Engine names accepted by `--engine`.
-pub const ENGINE_NAMES: &[&str] = &["corral", "llguidance", "outlines"];
+pub const ENGINE_NAMES: &[&str] = &["corral", "corral-any-order", "llguidance", "outlines"];
 
 /// Whether this binary was built with the given engine.
 pub fn available(name: &str) -> bool {
-    matches!(name, "llguidance" | "outlines") || (name == "corral" && cfg!(feature = "corral"))
+    matches!(name, "llguidance" | "outlines")
+        || (matches!(name, "corral" | "corral-any-order") && cfg!(feature = "corral"))
 }
 
 /// Loads an engine's vocabulary from a Hugging Face `tokenizer.json`.
@@ -61,9 +62,11 @@ pub fn load(name: &str, tokenizer_json: &Path) -> Result<Box<dyn Engine>> {
         "llguidance" => Ok(Box::new(llguidance::LlgEngine::load(tokenizer_json)?)),
         "outlines" => Ok(Box::new(outlines::OutlinesEngine::load(tokenizer_json)?)),
         #[cfg(feature = "corral")]
-        "corral" => Ok(Box::new(corral::CorralEngine::load(tokenizer_json)?)),
+        "corral" => Ok(Box::new(corral::CorralEngine::load(tokenizer_json, false)?)),
+        #[cfg(feature = "corral")]
+        "corral-any-order" => Ok(Box::new(corral::CorralEngine::load(tokenizer_json, true)?)),
         #[cfg(not(feature = "corral"))]
-        "corral" => anyhow::bail!(
+        "corral" | "corral-any-order" => anyhow::bail!(
             "this corral-bench was built without the corral engine; \
              rebuild with `--features corral`"
         ),

@@ -1,7 +1,8 @@
-//! Objects: listed properties in order (required and optional, each built once), then
+//! Objects: listed properties (required and optional, each built once) in order, then
 //! the additional members — names matching `patternProperties`, or the names left to
-//! `additionalProperties` — with `propertyNames`, `minProperties`/`maxProperties` and
-//! `dependentRequired`.
+//! `additionalProperties` — or, with `any_property_order`, all of them in any order; with
+//! `propertyNames`,
+//! `minProperties`/`maxProperties` and `dependentRequired`.
 use indexmap::IndexMap;
 
 use crate::compiler::{Compiler, Re};
@@ -210,8 +211,9 @@ impl<'a> Compiler<'a> {
         Ok(Rx::alt(alternatives))
     }
 
-    /// The members of an object, in order: listed ones (required or optional), then
-    /// `extra` repeated, with the member count within `counts`.
+    /// The members of an object: listed ones (required or optional) in order, then
+    /// `extra` repeated, with the member count within `counts` — or, with
+    /// `any_property_order` where the count does not bound the extras, all in any order.
     fn members_regex(
         &mut self,
         members: &[Member],
@@ -249,6 +251,20 @@ impl<'a> Compiler<'a> {
         if extra.is_none() && extra_min > 0 {
             return Ok(None);
         }
+        let allow_empty = counts.min == 0 && extra_min == 0;
+        if self.options.any_property_order && extra_min == 0 && extra_max.is_none() {
+            let members = members
+                .iter()
+                .map(|m| crate::rx::Member {
+                    item: m.regex.clone(),
+                    required: m.required,
+                })
+                .collect();
+            return Ok(
+                Rx::unordered(members, extra, self.syntax.comma(), allow_empty)
+                    .map(|body| self.syntax.object(body)),
+            );
+        }
         // Listed members in order, each built once however many before it are optional,
         // then the extras.
         let mut slots: Vec<Slot> = members
@@ -268,7 +284,6 @@ impl<'a> Compiler<'a> {
                 max: extra_max,
             });
         }
-        let allow_empty = counts.min == 0 && extra_min == 0;
         Ok(Rx::members(slots, self.syntax.comma(), allow_empty)
             .map(|body| self.syntax.object(body)))
     }

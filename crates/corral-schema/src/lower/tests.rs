@@ -6,9 +6,22 @@ use crate::{compile, Options};
 
 /// Compile `schema` (compact whitespace) and check documents against it.
 fn check(schema: serde_json::Value, yes: &[&str], no: &[&str]) {
+    check_with(Options::default(), schema, yes, no)
+}
+
+/// Like [`check`], with [`Options::any_property_order`].
+fn check_any_order(schema: serde_json::Value, yes: &[&str], no: &[&str]) {
+    let options = Options {
+        any_property_order: true,
+        ..Options::default()
+    };
+    check_with(options, schema, yes, no)
+}
+
+fn check_with(options: Options, schema: serde_json::Value, yes: &[&str], no: &[&str]) {
     let options = Options {
         whitespace: crate::Whitespace::Compact,
-        ..Options::default()
+        ..options
     };
     let compiled = compile(&schema, &options).unwrap();
     let matcher = Matcher::new(&compiled.rx, 1 << 20).unwrap();
@@ -260,4 +273,50 @@ fn names_are_tested_even_against_patterns_the_automaton_cannot_hold() {
         compile(&untestable, &Options::compact()),
         Err(crate::SchemaError::Unsupported { keyword, .. }) if keyword == "patternProperties"
     ));
+}
+
+#[test]
+fn members_in_any_order_once_each() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "boolean"}},
+        "required": ["b"],
+        "additionalProperties": {"type": "null"}
+    });
+    check_any_order(
+        schema.clone(),
+        &[
+            r#"{"b":"x"}"#,
+            r#"{"c":true,"b":"x","a":1}"#,
+            r#"{"x":null,"b":"","y":null,"a":2}"#,
+        ],
+        &[
+            r#"{}"#,
+            r#"{"a":1}"#,
+            r#"{"b":"x","b":"y"}"#,
+            r#"{"a":1,"b":"x","a":2}"#,
+            r#"{"b":"x","x":1}"#,
+            r#"{"b":"x",}"#,
+        ],
+    );
+    // In `properties` order (the default), the same documents out of order are refused.
+    check(
+        schema,
+        &[r#"{"a":1,"b":"x","c":true,"x":null}"#],
+        &[r#"{"c":true,"b":"x","a":1}"#, r#"{"x":null,"b":""}"#],
+    );
+    // A member no value satisfies is never started; a required one makes the object
+    // impossible.
+    check_any_order(
+        json!({"properties": {"a": false, "b": {"const": 1}}, "additionalProperties": false}),
+        &[r#"{}"#, r#"{"b":1}"#],
+        &[r#"{"a":1}"#, r#"{"b":1,"a":1}"#],
+    );
+    // dependentRequired: each variant in any order.
+    check_any_order(
+        json!({"properties": {"a": {}, "b": {}, "c": {}}, "dependentRequired": {"a": ["b"]},
+               "additionalProperties": false}),
+        &[r#"{"b":1,"a":2}"#, r#"{"c":1}"#, r#"{"c":1,"b":2,"a":3}"#],
+        &[r#"{"a":1}"#, r#"{"c":1,"a":2}"#],
+    );
 }
