@@ -100,7 +100,7 @@ impl Default for Options {
             whitespace: Whitespace::default(),
             lenient: false,
             max_recursion_depth: 3,
-            max_any_depth: 6,
+            max_any_depth: 10,
             max_states: 4 << 20,
             allow_additional_properties: true,
             any_property_order: false,

@@ -320,3 +320,13 @@ fn members_in_any_order_once_each() {
         &[r#"{"a":1}"#, r#"{"c":1,"a":2}"#],
     );
 }
+
+#[test]
+fn free_form_values_nest_ten_levels_by_default() {
+    let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+    check(
+        json!({}),
+        &[&nested(10), r#"{"a":[{"b":{}}]}"#],
+        &[&nested(11)],
+    );
+}
