@@ -377,9 +377,9 @@ mod x86 {
 
     /// The per-block float steps of the two-group kernels (see `group_scalar`).
     macro_rules! finish_block512 {
-        ($groups:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr) => {{
+        ($groups:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr, $super:expr) => {{
             let ([ga, gb], x, b) = ($groups, $x, $b);
-            let (d, m) = block_scales512(ga, gb, b);
+            let (d, m) = block_scales512(ga, gb, b, $super);
             for t in 0..T {
                 let ds = _mm512_mul_ps(d, _mm512_set1_ps(x[t].scale[b]));
                 $acc[t] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps($isum[t]), $acc[t]);
@@ -406,12 +406,14 @@ mod x86 {
         _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(lo, hi)))
     }
 
-    /// [`block_scales`] of two groups (16 rows) in 512-bit registers.
+    /// [`block_scales`] of two groups (16 rows) in 512-bit registers; `sup`: Q4K's
+    /// super-block `d` and `dmin` of this block ([`super_scales512`]).
     #[inline(always)]
     unsafe fn block_scales512(
         a: &GroupRef<'_>,
         b: &GroupRef<'_>,
         blk: usize,
+        sup: (__m512, __m512),
     ) -> (__m512, Option<__m512>) {
         match a.format {
             BlockFormat::Q4_0 => {
@@ -424,16 +426,23 @@ mod x86 {
             ),
             BlockFormat::Q8_0 => (halves512(a.scale, b.scale, blk), None),
             BlockFormat::Q4K => {
-                let d = _mm512_mul_ps(
-                    halves512(a.scale, b.scale, blk / 8),
-                    bytes512(a.block_scale, b.block_scale, blk),
-                );
-                let m = _mm512_mul_ps(
-                    halves512(a.min, b.min, blk / 8),
-                    bytes512(a.block_min, b.block_min, blk),
-                );
+                let d = _mm512_mul_ps(sup.0, bytes512(a.block_scale, b.block_scale, blk));
+                let m = _mm512_mul_ps(sup.1, bytes512(a.block_min, b.block_min, blk));
                 (d, Some(_mm512_sub_ps(_mm512_setzero_ps(), m)))
             }
+        }
+    }
+
+    /// Q4K's super-block `d` and `dmin` for block `blk` of two groups (read once per
+    /// super-block of 8 blocks instead of once per block; zeros for other formats).
+    #[inline(always)]
+    unsafe fn super_scales512(a: &GroupRef<'_>, b: &GroupRef<'_>, blk: usize) -> (__m512, __m512) {
+        match a.format {
+            BlockFormat::Q4K => (
+                halves512(a.scale, b.scale, blk / 8),
+                halves512(a.min, b.min, blk / 8),
+            ),
+            _ => (_mm512_setzero_ps(), _mm512_setzero_ps()),
         }
     }
 
@@ -443,13 +452,17 @@ mod x86 {
             let ([ga, gb], x) = ($groups, $x);
             let mut acc = [_mm512_setzero_ps(); T];
             let mut offset = [_mm512_setzero_ps(); T];
+            let mut sup = (_mm512_setzero_ps(), _mm512_setzero_ps());
             for $blk in 0..x[0].scale.len() {
+                if $blk % 8 == 0 {
+                    sup = super_scales512(ga, gb, $blk);
+                }
                 let $va = ga.values.as_ptr().add($blk * ROWS * $bytes);
                 let $vb = gb.values.as_ptr().add($blk * ROWS * $bytes);
                 prefetch($va, ROWS * $bytes);
                 prefetch($vb, ROWS * $bytes);
                 let isum: [__m512i; T] = $isum;
-                finish_block512!([ga, gb], x, $blk, isum, acc, offset);
+                finish_block512!([ga, gb], x, $blk, isum, acc, offset, sup);
             }
             results512(ga.format, acc, offset)
         }};
