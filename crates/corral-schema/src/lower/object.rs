@@ -147,39 +147,50 @@ impl<'a> Compiler<'a> {
                     }
                 }
             }
-            for (pattern, schema) in patterns {
-                let mut matches_listed = false;
-                for name in &listed_names {
-                    matches_listed |= self.pattern_matches(pattern, name, ptr)?;
-                }
-                let mut value_schema = schema.clone();
-                for (other, s) in patterns {
-                    if other != pattern {
-                        value_schema = Sub::and(&value_schema, s);
+            if patterns.len() <= MAX_PATTERN_REGIONS_OF {
+                self.pattern_regions(
+                    patterns,
+                    &listed_names,
+                    &colon,
+                    ptr,
+                    &mut extra_alternatives,
+                )?;
+            } else {
+                for (pattern, schema) in patterns {
+                    let mut matches_listed = false;
+                    for name in &listed_names {
+                        matches_listed |= self.pattern_matches(pattern, name, ptr)?;
                     }
-                }
-                let pattern_ptr = pointer::join(&format!("{ptr}/patternProperties"), pattern);
-                let Some(body) = pattern::pattern_body(pattern, Lengths::ANY, &pattern_ptr)? else {
-                    continue;
-                };
-                let value = self.compile(&value_schema, &pattern_ptr)?;
-                let key = if matches_listed {
-                    // Extra names match the pattern and are none of the listed names: the
-                    // intersection of two automata. When it is too large, this pattern
-                    // gets no extra names (a sound subset).
-                    let parts = StringParts {
-                        excluded: listed_names.clone(),
-                        ..StringParts::matching(body)
+                    let mut value_schema = schema.clone();
+                    for (other, s) in patterns {
+                        if other != pattern {
+                            value_schema = Sub::and(&value_schema, s);
+                        }
+                    }
+                    let pattern_ptr = pointer::join(&format!("{ptr}/patternProperties"), pattern);
+                    let Some(body) = pattern::pattern_body(pattern, Lengths::ANY, &pattern_ptr)?
+                    else {
+                        continue;
                     };
-                    match self.string_intersection(&parts, "patternProperties", ptr) {
-                        Ok(Some(key)) => key,
-                        Ok(None) | Err(_) => continue,
+                    let value = self.compile(&value_schema, &pattern_ptr)?;
+                    let key = if matches_listed {
+                        // Extra names match the pattern and are none of the listed names: the
+                        // intersection of two automata. When it is too large, this pattern
+                        // gets no extra names (a sound subset).
+                        let parts = StringParts {
+                            excluded: listed_names.clone(),
+                            ..StringParts::matching(body)
+                        };
+                        match self.string_intersection(&parts, "patternProperties", ptr) {
+                            Ok(Some(key)) => key,
+                            Ok(None) | Err(_) => continue,
+                        }
+                    } else {
+                        Rx::text(format!("\"{body}\""))
+                    };
+                    if let Some(v) = value {
+                        extra_alternatives.push(Rx::seq([key, colon.clone(), v]));
                     }
-                } else {
-                    Rx::text(format!("\"{body}\""))
-                };
-                if let Some(v) = value {
-                    extra_alternatives.push(Rx::seq([key, colon.clone(), v]));
                 }
             }
         } else if patterns.is_empty() {
@@ -286,6 +297,77 @@ impl<'a> Compiler<'a> {
         }
         Ok(Rx::members(slots, self.syntax.comma(), allow_empty)
             .map(|body| self.syntax.object(body)))
+    }
+}
+
+/// Most `patternProperties` patterns whose regions (the names matching exactly a subset of
+/// them, `2^n - 1` subsets) are built one by one; past it, every pattern's names take
+/// all the patterns' schemas (a sound subset).
+const MAX_PATTERN_REGIONS_OF: usize = 4;
+
+impl<'a> Compiler<'a> {
+    /// `patternProperties` as regions: the names that match exactly the patterns of a
+    /// subset (all of them, none of the others, no listed name) take the schemas of
+    /// those patterns — a name gets every schema whose pattern it matches, and no other.
+    fn pattern_regions(
+        &mut self,
+        patterns: &IndexMap<String, Sub<'a>>,
+        listed_names: &[String],
+        colon: &Rx,
+        ptr: &str,
+        out: &mut Vec<Rx>,
+    ) -> Result<(), SchemaError> {
+        let list: Vec<(&String, &Sub<'a>)> = patterns.iter().collect();
+        let mut bodies = Vec::with_capacity(list.len());
+        for (pattern, _) in &list {
+            let pattern_ptr = pointer::join(&format!("{ptr}/patternProperties"), pattern);
+            bodies.push(pattern::pattern_body(pattern, Lengths::ANY, &pattern_ptr)?);
+        }
+        for subset in 1u32..(1 << list.len()) {
+            let chosen = |i: usize| subset >> i & 1 == 1;
+            // A pattern no string matches empties its regions; it has nothing to avoid.
+            let Some(matched) = (0..list.len())
+                .filter(|&i| chosen(i))
+                .map(|i| bodies[i].clone())
+                .collect::<Option<Vec<String>>>()
+            else {
+                continue;
+            };
+            let avoided: Vec<String> = (0..list.len())
+                .filter(|&i| !chosen(i))
+                .filter_map(|i| bodies[i].clone())
+                .collect();
+            let first = (0..list.len()).find(|&i| chosen(i)).unwrap_or(0);
+            let pattern_ptr = pointer::join(&format!("{ptr}/patternProperties"), list[first].0);
+            let mut value_schema = Sub::Bool(true);
+            for i in (0..list.len()).filter(|&i| chosen(i)) {
+                value_schema = Sub::and(&value_schema, list[i].1);
+            }
+            let Some(value) = self.compile(&value_schema, &pattern_ptr)? else {
+                continue;
+            };
+            let mut excluded = Vec::new();
+            for name in listed_names {
+                let mut all = true;
+                for i in (0..list.len()).filter(|&i| chosen(i)) {
+                    all &= self.pattern_matches(list[i].0, name, ptr)?;
+                }
+                if all {
+                    excluded.push(name.clone());
+                }
+            }
+            let parts = StringParts {
+                bodies: matched,
+                excluded,
+                avoided,
+                ..StringParts::default()
+            };
+            // Too large an intersection: no such names (a sound subset).
+            if let Ok(Some(key)) = self.string_intersection(&parts, "patternProperties", ptr) {
+                out.push(Rx::seq([key, colon.clone(), value]));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -330,3 +330,42 @@ fn free_form_values_nest_ten_levels_by_default() {
         &[&nested(11)],
     );
 }
+
+#[test]
+fn pattern_properties_give_each_name_the_schemas_it_matches() {
+    // "/x" matches only the first pattern (a string), "ab" only the second (an object),
+    // "/" and "a/" … each their own; a name matching both would need both.
+    let schema = json!({
+        "type": "object",
+        "properties": {"/listed": {"minLength": 2}},
+        "patternProperties": {"^/": {"type": "string"}, "^[^/]": {"type": "object"}},
+        "additionalProperties": false
+    });
+    check(
+        schema.clone(),
+        &[
+            r#"{"/x":"s"}"#,
+            r#"{"ab":{}}"#,
+            r#"{"/listed":"ab","/":"","a/":{}}"#,
+        ],
+        &[
+            r#"{"/x":{}}"#,
+            r#"{"ab":"s"}"#,
+            r#"{"/listed":"a"}"#,
+            r#"{"/listed":{}}"#,
+            r#"{"":1}"#,
+        ],
+    );
+    // Overlapping patterns: a name matching both takes both schemas.
+    check(
+        json!({"patternProperties": {"^a": {"type": "integer"}, "b$": {"minimum": 5}},
+               "additionalProperties": false}),
+        &[r#"{"ab":5}"#, r#"{"ax":1}"#, r#"{"xb":"s"}"#],
+        &[
+            r#"{"ab":1}"#,
+            r#"{"ab":"s"}"#,
+            r#"{"ax":"s"}"#,
+            r#"{"x":1}"#,
+        ],
+    );
+}
