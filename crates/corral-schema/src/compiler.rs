@@ -19,7 +19,7 @@ use crate::automaton::{self, LowerError, Matcher};
 use crate::error::SchemaError;
 use crate::ir::{Node, Sub};
 use crate::json::Syntax;
-use crate::parse::parse_node;
+use crate::parse::{parse_node, Draft};
 use crate::resolve::References;
 use crate::rx::Rx;
 use crate::{Compiled, Options};
@@ -49,6 +49,9 @@ pub(crate) struct Compiler<'a> {
     pub(crate) other_names: HashMap<Vec<String>, Rx>,
     /// `$ref` expansions so far (bounded by [`MAX_EXPANSIONS`]).
     pub(crate) expansions: usize,
+    /// The draft the root declares: which keywords exist, and whether `$ref` hides its
+    /// siblings.
+    draft: Draft,
 }
 
 /// Most `$ref` expansions in one compilation: mutually recursive definitions, each cut
@@ -72,6 +75,7 @@ impl<'a> Compiler<'a> {
             leaves: HashMap::new(),
             other_names: HashMap::new(),
             expansions: 0,
+            draft: Draft::of(root),
         }
     }
 
@@ -106,7 +110,7 @@ impl<'a> Compiler<'a> {
         let map = value
             .as_object()
             .ok_or_else(|| SchemaError::invalid(ptr, "a schema must be an object or a boolean"))?;
-        let node = Arc::new(parse_node(map, ptr)?);
+        let node = Arc::new(parse_node(map, ptr, self.draft)?);
         self.nodes.insert(key, node.clone());
         Ok(node)
     }

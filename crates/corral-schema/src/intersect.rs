@@ -295,12 +295,12 @@ fn merge_schema_maps<'a>(
 mod tests {
     use super::*;
     use crate::ir::TypeSet;
-    use crate::parse::parse_node;
+    use crate::parse::{parse_node, Draft};
     use serde_json::{json, Value};
 
     fn both_of<'a>(a: &'a Value, b: &'a Value) -> Result<Option<Constraints<'a>>, SchemaError> {
-        let na = parse_node(a.as_object().unwrap(), "#")?;
-        let nb = parse_node(b.as_object().unwrap(), "#")?;
+        let na = parse_node(a.as_object().unwrap(), "#", Draft::Modern)?;
+        let nb = parse_node(b.as_object().unwrap(), "#", Draft::Modern)?;
         intersect(&na.own, &nb.own, "#", &mut |p, k| Ok(k.starts_with(p)))
     }
 

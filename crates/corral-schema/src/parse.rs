@@ -35,13 +35,76 @@ pub(crate) const ANNOTATIONS: &[&str] = &[
     "contentSchema",
 ];
 
+/// The draft a schema declares with `$schema` at its root, as far as it changes what the
+/// keywords mean: validators (Python's `jsonschema`, Rust's `jsonschema`) pick their rules
+/// by it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Draft {
+    Draft4,
+    Draft6,
+    Draft7,
+    /// 2019-09, 2020-12, or none declared.
+    #[default]
+    Modern,
+}
+
+impl Draft {
+    /// The draft `root` declares (draft 3 read as draft 4).
+    pub fn of(root: &Value) -> Draft {
+        let declared = root.get("$schema").and_then(Value::as_str).unwrap_or("");
+        if declared.contains("draft-03") || declared.contains("draft-04") {
+            Draft::Draft4
+        } else if declared.contains("draft-06") {
+            Draft::Draft6
+        } else if declared.contains("draft-07") {
+            Draft::Draft7
+        } else {
+            Draft::Modern
+        }
+    }
+
+    /// Whether `keyword` came after this draft: its validators ignore it like any
+    /// unknown keyword.
+    fn is_later(self, keyword: &str) -> bool {
+        const SINCE_2019: &[&str] = &[
+            "dependentRequired",
+            "dependentSchemas",
+            "prefixItems",
+            "unevaluatedProperties",
+            "unevaluatedItems",
+            "minContains",
+            "maxContains",
+        ];
+        match self {
+            Draft::Modern => false,
+            Draft::Draft7 => SINCE_2019.contains(&keyword),
+            Draft::Draft6 => {
+                SINCE_2019.contains(&keyword) || matches!(keyword, "if" | "then" | "else")
+            }
+            Draft::Draft4 => {
+                SINCE_2019.contains(&keyword)
+                    || matches!(
+                        keyword,
+                        "if" | "then" | "else" | "const" | "contains" | "propertyNames"
+                    )
+            }
+        }
+    }
+
+    /// Whether `$ref` makes its sibling keywords ignored (drafts 4 to 7).
+    fn ref_overrides_siblings(self) -> bool {
+        self != Draft::Modern
+    }
+}
+
 /// Validation keywords we know and cannot (yet) enforce.
 const UNSUPPORTED: &[&str] = &["$dynamicRef", "$recursiveRef", "$recursiveAnchor"];
 
-/// Read the schema object `map` (found at `ptr`, for errors).
+/// Read the schema object `map` (found at `ptr`, for errors) as `draft` reads it.
 pub(crate) fn parse_node<'a>(
     map: &'a Map<String, Value>,
     ptr: &str,
+    draft: Draft,
 ) -> Result<Node<'a>, SchemaError> {
     let invalid = |reason: String| SchemaError::invalid(ptr, reason);
     let schemas = |key: &str, v: &'a Value| -> Result<Vec<Sub<'a>>, SchemaError> {
@@ -100,8 +163,12 @@ pub(crate) fn parse_node<'a>(
     let mut constant = None;
     let mut exclusive_flags = Vec::new();
     let array_items = matches!(map.get("items"), Some(Value::Array(_)));
+    let only_ref = draft.ref_overrides_siblings() && map.contains_key("$ref");
     for (key, v) in map {
         let key = key.as_str();
+        if (only_ref && key != "$ref") || draft.is_later(key) {
+            continue;
+        }
         match key {
             k if ANNOTATIONS.contains(&k) => {}
             "$ref" => {
@@ -270,7 +337,7 @@ mod tests {
     use serde_json::json;
 
     fn node(v: &Value) -> Node<'_> {
-        parse_node(v.as_object().unwrap(), "#").unwrap()
+        parse_node(v.as_object().unwrap(), "#", Draft::Modern).unwrap()
     }
 
     #[test]
@@ -334,7 +401,7 @@ mod tests {
             ),
             (json!({"$ref": 5}), "`$ref` must be a string"),
         ] {
-            let err = parse_node(schema.as_object().unwrap(), "#/x").unwrap_err();
+            let err = parse_node(schema.as_object().unwrap(), "#/x", Draft::Modern).unwrap_err();
             assert_eq!(err, SchemaError::invalid("#/x", reason), "{schema}");
         }
     }

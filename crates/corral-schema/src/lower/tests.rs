@@ -369,3 +369,46 @@ fn pattern_properties_give_each_name_the_schemas_it_matches() {
         ],
     );
 }
+
+#[test]
+fn keywords_are_read_as_the_declared_draft() {
+    // Drafts 4 to 7: `$ref` hides its siblings (validators of those drafts ignore them).
+    let with_siblings = |draft: &str| {
+        json!({
+            "$schema": draft,
+            "definitions": {"file": {"type": "object", "properties": {"a": {"type": "integer"}}}},
+            "$ref": "#/definitions/file",
+            "properties": {"cache": {"type": "boolean"}},
+            "additionalProperties": false
+        })
+    };
+    check(
+        with_siblings("http://json-schema.org/draft-07/schema#"),
+        &[r#"{"a":1,"b":"x"}"#, r#"{"cache":"not checked"}"#],
+        &[r#"{"a":"x"}"#],
+    );
+    check(
+        with_siblings("https://json-schema.org/draft/2020-12/schema"),
+        &[r#"{"cache":true}"#, r#"{}"#],
+        &[r#"{"a":1}"#, r#"{"b":"x"}"#, r#"{"cache":"x"}"#],
+    );
+    // Draft 4 has no `if`/`then`/`const`: they constrain nothing there.
+    let conditional = |draft: &str| {
+        json!({
+            "$schema": draft,
+            "if": {"const": 1},
+            "then": {"const": 1},
+            "else": {"type": "string"},
+        })
+    };
+    check(
+        conditional("http://json-schema.org/draft-04/schema#"),
+        &["1", "2", r#""s""#],
+        &[],
+    );
+    check(
+        conditional("http://json-schema.org/draft-07/schema#"),
+        &["1", r#""s""#],
+        &["2"],
+    );
+}
