@@ -333,24 +333,30 @@ impl Builder {
     /// member comes with its [`Builder::claim`] state (an end that needs a member no
     /// document can write is dead).
     pub fn all_claimed(&mut self, members: &[(u32, StateId)]) -> Result<Frag> {
-        self.needs_procedures()?;
-        self.member_sets.push(members.to_vec());
-        let s = self.add(State::AllClaimed {
-            set: (self.member_sets.len() - 1) as u32,
+        self.member_guard(members, |set| State::AllClaimed {
+            set,
             next: StateId::MAX,
-        })?;
-        Ok(Frag { start: s, end: s })
+        })
     }
 
     /// Pass only where some of `members` (each with its [`Builder::claim`] state) is
     /// not written yet and can be ([`State::SomeUnclaimed`]).
     pub fn some_unclaimed(&mut self, members: &[(u32, StateId)]) -> Result<Frag> {
+        self.member_guard(members, |set| State::SomeUnclaimed {
+            set,
+            next: StateId::MAX,
+        })
+    }
+
+    /// A guard state over a new member set.
+    fn member_guard(
+        &mut self,
+        members: &[(u32, StateId)],
+        guard: impl FnOnce(u32) -> State,
+    ) -> Result<Frag> {
         self.needs_procedures()?;
         self.member_sets.push(members.to_vec());
-        let s = self.add(State::SomeUnclaimed {
-            set: (self.member_sets.len() - 1) as u32,
-            next: StateId::MAX,
-        })?;
+        let s = self.add(guard((self.member_sets.len() - 1) as u32))?;
         Ok(Frag { start: s, end: s })
     }
 

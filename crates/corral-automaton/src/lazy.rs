@@ -578,17 +578,12 @@ impl LazyDfa {
         Some(self.push_stack((ret, parent, id)))
     }
 
-    /// How many members of `set` the top frame of `stack` has written, against the
-    /// size of the set: (written, total).
-    fn claimed_of(&self, stack: StackId, set: &[u64]) -> (u32, u32) {
+    /// Whether the top frame of `stack` has written every member of `set`.
+    fn claims_cover(&self, stack: StackId, set: &[u64]) -> bool {
         let claims = &self.claims[self.stacks[stack as usize].2 as usize];
-        let total = set.iter().map(|w| w.count_ones()).sum();
-        let written = set
-            .iter()
-            .zip(claims.iter())
-            .map(|(s, c)| (s & c).count_ones())
-            .sum();
-        (written, total)
+        set.iter()
+            .enumerate()
+            .all(|(w, &s)| s & !claims.get(w).copied().unwrap_or(0) == 0)
     }
 
     /// Follow every transition that consumes nothing from `seeds`: the sorted
@@ -639,14 +634,12 @@ impl LazyDfa {
                     }
                 }
                 State::AllClaimed { set, next } => {
-                    let (written, total) = self.claimed_of(stack, program.member_set(*set));
-                    if written == total {
+                    if self.claims_cover(stack, program.member_set(*set)) {
                         todo.push((*next, stack));
                     }
                 }
                 State::SomeUnclaimed { set, next } => {
-                    let (written, total) = self.claimed_of(stack, program.member_set(*set));
-                    if written < total {
+                    if !self.claims_cover(stack, program.member_set(*set)) {
                         todo.push((*next, stack));
                     }
                 }

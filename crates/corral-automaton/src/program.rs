@@ -214,18 +214,23 @@ fn liveness_with_members(
     states: &[State],
     member_sets: &[Vec<(u32, StateId)>],
 ) -> (Vec<bool>, Vec<Box<[u64]>>) {
+    let ends: Vec<(usize, &[(u32, StateId)])> = states
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            State::AllClaimed { set, .. } => Some((i, member_sets.get(*set as usize)?.as_slice())),
+            _ => None,
+        })
+        .collect();
     let mut blocked = vec![false; states.len()];
     let mut live = liveness(states, &blocked);
     let is_live = |live: &[bool], s: StateId| live.get(s as usize).copied().unwrap_or(false);
     loop {
         let mut changed = false;
-        for (i, s) in states.iter().enumerate() {
-            if let State::AllClaimed { set, .. } = s {
-                let members = member_sets.get(*set as usize).map_or(&[][..], |m| &m[..]);
-                if !blocked[i] && members.iter().any(|&(_, claim)| !is_live(&live, claim)) {
-                    blocked[i] = true;
-                    changed = true;
-                }
+        for &(i, members) in &ends {
+            if !blocked[i] && members.iter().any(|&(_, claim)| !is_live(&live, claim)) {
+                blocked[i] = true;
+                changed = true;
             }
         }
         if !changed {

@@ -179,7 +179,7 @@ impl Lowering {
             self.builder.patch(item.end, after)?;
             claims.push((i as u32, claim.start));
         }
-        let required: Vec<(u32, u32)> = claims
+        let required: Vec<(u32, StateId)> = claims
             .iter()
             .copied()
             .filter(|&(i, _)| members[i as usize].required)
