@@ -56,13 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gate_up = [random(ffn, h)?, random(ffn, h)?];
     let down = random(h, ffn)?;
     let head = random(vocab, h)?;
-    let kernel = match args.next().as_deref() {
+    let kernel = match args.next() {
         None => Kernel::detect(),
-        Some("avx512") => Kernel::Avx512,
-        Some("avx512vnni") => Kernel::Avx512Vnni,
-        Some("avx2") => Kernel::Avx2,
-        Some("scalar") => Kernel::Scalar,
-        Some(other) => return Err(format!("unknown kernel {other}").into()),
+        Some(name) => Kernel::from_name(&name).ok_or(format!("unknown kernel {name}"))?,
     };
     println!(
         "{format:?}, kernel {kernel:?}, {} threads",

@@ -27,18 +27,14 @@ pub enum Linear {
     Simd(Arc<QuantMatrix>),
 }
 
-/// The quantized-matmul kernel for this CPU, detected once. `CORRAL_KERNEL=avx2` or `scalar`
+/// The quantized-matmul kernel for this CPU, detected once. `CORRAL_KERNEL=avx512vnni`, `avx2` or `scalar`
 /// picks a slower one this CPU supports (to measure every path on one machine).
 pub(crate) fn simd_kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
     *KERNEL.get_or_init(|| {
-        let wanted = match std::env::var("CORRAL_KERNEL").as_deref() {
-            Ok("scalar") => Some(Kernel::Scalar),
-            Ok("avx2") => Some(Kernel::Avx2),
-            Ok("avx512vnni") => Some(Kernel::Avx512Vnni),
-            _ => None,
-        };
-        wanted
+        std::env::var("CORRAL_KERNEL")
+            .ok()
+            .and_then(|name| Kernel::from_name(&name))
             .filter(|k| k.is_supported())
             .unwrap_or_else(Kernel::detect)
     })

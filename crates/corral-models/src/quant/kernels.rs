@@ -27,6 +27,18 @@ impl Kernel {
             .unwrap_or(Kernel::Scalar)
     }
 
+    /// The kernel named `name` (`scalar`, `avx2`, `avx512vnni`, `avx512`), as the
+    /// `CORRAL_KERNEL` variable and the benchmark examples name them.
+    pub fn from_name(name: &str) -> Option<Kernel> {
+        match name {
+            "scalar" => Some(Kernel::Scalar),
+            "avx2" => Some(Kernel::Avx2),
+            "avx512vnni" => Some(Kernel::Avx512Vnni),
+            "avx512" => Some(Kernel::Avx512),
+            _ => None,
+        }
+    }
+
     /// Whether this CPU can run the kernel.
     pub fn is_supported(self) -> bool {
         match self {
@@ -63,7 +75,7 @@ pub(super) fn group_tile<const T: usize>(
 ) -> [[f32; ROWS]; T] {
     debug_assert!(x.iter().all(|a| a.q.len() == BLOCK * a.scale.len()));
     debug_assert!(group.scale.len() == x[0].scale.len() * ROWS);
-    debug_assert!(group.values.len() == group.scale.len() * group.format.value_bytes());
+    debug_assert!(group.holds(x[0].scale.len()));
     // The SIMD kernels read every token's scales and sums through raw pointers.
     let blocks = x[0].scale.len();
     assert!(x
@@ -94,9 +106,10 @@ pub(super) fn pair_tile<const T: usize>(
     x: &[ActRef<'_>; T],
 ) -> [[[f32; ROWS]; 2]; T] {
     let [a, b] = groups;
-    debug_assert!(a.format == b.format && a.values.len() == b.values.len());
+    let blocks = x.first().map_or(0, |t| t.scale.len());
+    debug_assert!(a.format == b.format && a.holds(blocks) && b.holds(blocks));
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512 && a.values.len() == b.values.len() && a.format == b.format {
+    if kernel == Kernel::Avx512 && a.format == b.format && a.holds(blocks) && b.holds(blocks) {
         debug_assert!(x.iter().all(|t| t.q.len() == BLOCK * t.scale.len()));
         debug_assert!(a.scale.len() == x[0].scale.len() * ROWS);
         // SAFETY: `matmul_many` checked the CPU's features; both groups have the lengths
@@ -227,7 +240,7 @@ mod x86 {
                     let scale: [*const f32; T] = std::array::from_fn(|t| x[t].scale.as_ptr());
                     let mut acc = [_mm256_setzero_ps(); T];
                     for $b in 0..blocks {
-                        let $values = group.values.as_ptr().add($b * ROWS * $vb);
+                        let $values = group.values.as_ptr().add($b * group.stride);
                         prefetch($values, ROWS * $vb);
                         let isum: [__m256i; T] = $isum;
                         let (d, _) = block_scales($fmt, group, $b);
@@ -457,8 +470,8 @@ mod x86 {
                 if $blk % 8 == 0 {
                     sup = super_scales512(ga, gb, $blk);
                 }
-                let $va = ga.values.as_ptr().add($blk * ROWS * $bytes);
-                let $vb = gb.values.as_ptr().add($blk * ROWS * $bytes);
+                let $va = ga.values.as_ptr().add($blk * ga.stride);
+                let $vb = gb.values.as_ptr().add($blk * gb.stride);
                 prefetch($va, ROWS * $bytes);
                 prefetch($vb, ROWS * $bytes);
                 let isum: [__m512i; T] = $isum;

@@ -124,7 +124,8 @@ fn matmul_approximates_the_dequantized_product() {
 
 #[test]
 fn unpacking_matches_candle_dequantization() {
-    let (rows, cols) = (8, 256);
+    // Three groups: a pair side by side and a last one alone.
+    let (rows, cols) = (24, 512);
     let t = Tensor::from_vec(noise(rows * cols, 9), (rows, cols), &Device::Cpu).unwrap();
     for (format, dtype) in [
         (BlockFormat::Q4_0, GgmlDType::Q4_0),
@@ -140,8 +141,14 @@ fn unpacking_matches_candle_dequantization() {
             theirs.to_vec1::<f32>().unwrap(),
             "{format:?}"
         );
-        let some = ours.dequantize_rows(&[5, 2]).unwrap();
-        assert_eq!(some[..cols], ours.dequantize()[5 * cols..6 * cols]);
+        let some = ours.dequantize_rows(&[5, 2, 17, 9]).unwrap();
+        let all = ours.dequantize();
+        for (k, r) in [5, 2, 17, 9].into_iter().enumerate() {
+            assert_eq!(
+                some[k * cols..(k + 1) * cols],
+                all[r * cols..(r + 1) * cols]
+            );
+        }
     }
 }
 
