@@ -9,11 +9,12 @@
 //! byte multiply-add instruction (`vpdpbusd`) of such a load against 4 activation bytes
 //! broadcast to every lane advances the 8 rows' dot products at once, the 8 block sums come
 //! out in one register, and the scales are applied by one vector multiply per block — no
-//! horizontal reductions. (llama.cpp's repacked CPU kernels rest on the same idea.) Groups
-//! are stored in pairs, block by block (the 512-bit kernels take a pair at once and so read
-//! one sequential stream of values: a core streams one run from memory faster than two runs
-//! 16 KiB apart, measured +16% decode on a 7B-shape Q4_0 file). The bytes
-//! per weight are GGML's own: values as packed as in the file, scales kept in f16. Q4_K
+//! horizontal reductions. (llama.cpp's repacked CPU kernels rest on the same idea.) For the
+//! 512-bit kernels, which take two groups at once, groups are stored in pairs, block by block,
+//! so that they read one sequential stream of values (a core streams one run from memory
+//! faster than two runs 16 KiB apart: +16% decode on a 7B-shape Q4_0 file); for the others,
+//! one after the other (read in pairs, a one-group kernel would skip every other run of
+//! bytes: half the speed from memory). The bytes per weight are GGML's own: values as packed as in the file, scales kept in f16. Q4_K
 //! keeps its super-blocks' f16 `d`/`dmin`, unpacks the 6-bit block scales and mins to a byte
 //! each (0.58 bytes per weight against GGML's 0.5625) and lays its values out as Q4_1's.
 //!
@@ -137,13 +138,16 @@ pub struct QuantMatrix {
     /// Q4K only: the 6-bit block scales and mins, `[group][block][ROWS]` each.
     block_scale: Vec<u8>,
     block_min: Vec<u8>,
-    /// `[pair of groups][block][group of the pair][chunk][ROWS][4 bytes]`: chunk `c` holds
+    /// `[pair of groups][block][group of the pair][chunk][ROWS][4 bytes]` (if `paired`;
+    /// otherwise `[pair][group of the pair][block][chunk][ROWS][4 bytes]`): chunk `c` holds
     /// columns `4c..4c+4` of the block (Q8_0, 8 chunks), or the GGML bytes `4c..4c+4` —
     /// columns `4c..4c+4` in the low nibbles, `16+4c..16+4c+4` in the high ones — (Q4, 4
     /// chunks). The 512-bit kernels take two groups at once: with their blocks side by side
     /// they read one stream of memory instead of two (a core streams one sequential run
     /// faster than two runs 16 KiB apart). A last odd group has a zero partner.
     values: Vec<u8>,
+    /// Whether groups are stored in pairs, block by block (for [`Kernel::Avx512`]).
+    paired: bool,
 }
 
 /// One group of [`ROWS`] interleaved rows.
@@ -160,8 +164,24 @@ pub(crate) struct GroupRef<'a> {
 }
 
 impl QuantMatrix {
-    /// Repacks the GGML bytes of a `[rows, cols]` matrix.
+    /// Repacks the GGML bytes of a `[rows, cols]` matrix, laid out for the kernel this
+    /// process uses ([`Kernel::detect`], or the one `CORRAL_KERNEL` names).
     pub fn from_ggml(format: BlockFormat, data: &[u8], rows: usize, cols: usize) -> Result<Self> {
+        let paired = crate::layers::simd_kernel() == Kernel::Avx512;
+        Self::from_ggml_laid_out(format, data, rows, cols, paired)
+    }
+
+    /// [`QuantMatrix::from_ggml`] with groups in pairs, block by block (`paired`: for the
+    /// two-group 512-bit kernels, which then read one stream), or one after the other (for
+    /// the one-group kernels, which would otherwise read every other run of bytes). Every
+    /// kernel computes the same results on either layout.
+    pub(crate) fn from_ggml_laid_out(
+        format: BlockFormat,
+        data: &[u8],
+        rows: usize,
+        cols: usize,
+        paired: bool,
+    ) -> Result<Self> {
         let per_block = format.ggml_values();
         if !cols.is_multiple_of(per_block) {
             return Err(ModelError::InvalidConfig(format!(
@@ -176,7 +196,7 @@ impl QuantMatrix {
             )));
         }
         if format == BlockFormat::Q4K {
-            return Ok(Self::from_q4k(data, rows, cols));
+            return Ok(Self::from_q4k(data, rows, cols, paired));
         }
         let groups = rows.div_ceil(ROWS);
         let vb = format.value_bytes();
@@ -205,7 +225,9 @@ impl QuantMatrix {
                             scale[b * ROWS + i] = u16::from_le_bytes([block[0], block[1]]);
                             let src = &block[format.header_bytes()..];
                             for c in 0..vb / 4 {
-                                let dst = (2 * b + h) * ROWS * vb + c * 4 * ROWS + i * 4;
+                                let dst = Self::block_at(paired, bpr, h, b) * ROWS * vb
+                                    + c * 4 * ROWS
+                                    + i * 4;
                                 values[dst..dst + 4].copy_from_slice(&src[4 * c..4 * c + 4]);
                             }
                         }
@@ -228,14 +250,23 @@ impl QuantMatrix {
             block_scale: Vec::new(),
             block_min: Vec::new(),
             values,
+            paired,
         })
+    }
+
+    /// Where block `b` of group `h` (0 or 1) of a pair lies among the pair's blocks.
+    fn block_at(paired: bool, bpr: usize, h: usize, b: usize) -> usize {
+        match paired {
+            true => 2 * b + h,
+            false => h * bpr + b,
+        }
     }
 
     /// Repacks Q4K super-blocks (sizes checked by the caller): the super-blocks' `d` and
     /// `dmin` stay f16, the packed 6-bit block scales and mins become one byte each, and the
     /// values of each block of 32 are laid out as Q4_1's (columns `e` and `e + 16` in one
     /// byte), so that the Q4 kernels read them.
-    fn from_q4k(data: &[u8], rows: usize, cols: usize) -> Self {
+    fn from_q4k(data: &[u8], rows: usize, cols: usize, paired: bool) -> Self {
         let format = BlockFormat::Q4K;
         let (bpr, spr) = (cols / BLOCK, cols / (8 * BLOCK));
         let groups = rows.div_ceil(ROWS);
@@ -285,7 +316,9 @@ impl QuantMatrix {
                                             | (((two[e + 16] >> shift) & 0x0f) << 4)
                                     });
                                     for c in 0..4 {
-                                        let dst = (2 * b + h) * ROWS * 16 + c * 4 * ROWS + i * 4;
+                                        let dst = Self::block_at(paired, bpr, h, b) * ROWS * 16
+                                            + c * 4 * ROWS
+                                            + i * 4;
                                         values[dst..dst + 4]
                                             .copy_from_slice(&bytes[4 * c..4 * c + 4]);
                                     }
@@ -304,6 +337,7 @@ impl QuantMatrix {
             block_scale,
             block_min,
             values,
+            paired,
         }
     }
 
@@ -337,15 +371,20 @@ impl QuantMatrix {
         let vb = self.format.value_bytes();
         // From this group's first block to the end of its pair's values.
         let pair = (g / 2) * 2 * bpr * ROWS * vb;
-        let values = pair + (g % 2) * ROWS * vb..pair + 2 * bpr * ROWS * vb;
+        let first = pair + Self::block_at(self.paired, bpr, g % 2, 0) * ROWS * vb;
+        let stride = if self.paired {
+            2 * ROWS * vb
+        } else {
+            ROWS * vb
+        };
         GroupRef {
             format: self.format,
-            stride: 2 * ROWS * vb,
+            stride,
             scale: &self.scale[scales.clone()],
             min: self.min.get(scales).unwrap_or(&[]),
             block_scale: self.block_scale.get(blocks.clone()).unwrap_or(&[]),
             block_min: self.block_min.get(blocks).unwrap_or(&[]),
-            values: &self.values[values],
+            values: &self.values[first..pair + 2 * bpr * ROWS * vb],
         }
     }
 
