@@ -629,7 +629,6 @@ impl GroupRef<'_> {
         }
     }
 
-    /// The 32 quantized values of row `i` in block `b` (4-bit values as 0..=15).
     /// Whether the group holds `blocks` blocks of values and scales (what the kernels read,
     /// unchecked, for a row of `blocks` blocks).
     fn holds(&self, blocks: usize) -> bool {
@@ -638,6 +637,7 @@ impl GroupRef<'_> {
             && (blocks == 0 || self.values.len() >= (blocks - 1) * self.stride + bytes)
     }
 
+    /// The 32 quantized values of row `i` in block `b` (4-bit values as 0..=15).
     fn block_values(&self, b: usize, i: usize) -> [i32; BLOCK] {
         let vb = self.format.value_bytes();
         let base = &self.values[b * self.stride..b * self.stride + ROWS * vb];
