@@ -74,7 +74,6 @@ pub(super) fn group_tile<const T: usize>(
     x: &[ActRef<'_>; T],
 ) -> [[f32; ROWS]; T] {
     debug_assert!(x.iter().all(|a| a.q.len() == BLOCK * a.scale.len()));
-    debug_assert!(group.scale.len() == x[0].scale.len() * ROWS);
     debug_assert!(group.holds(x[0].scale.len()));
     // The SIMD kernels read every token's scales and sums through raw pointers.
     let blocks = x[0].scale.len();
@@ -111,9 +110,8 @@ pub(super) fn pair_tile<const T: usize>(
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512 && a.format == b.format && a.holds(blocks) && b.holds(blocks) {
         debug_assert!(x.iter().all(|t| t.q.len() == BLOCK * t.scale.len()));
-        debug_assert!(a.scale.len() == x[0].scale.len() * ROWS);
-        // SAFETY: `matmul_many` checked the CPU's features; both groups have the lengths
-        // of a group of this matrix (asserted in debug builds).
+        // SAFETY: `matmul_many` checked the CPU's features; both groups hold the blocks
+        // the kernel reads (checked just above).
         return match a.format {
             BlockFormat::Q8_0 => unsafe { x86::q8_vnni512(a, b, x) },
             _ => unsafe { x86::q4_vnni512(a, b, x) },
@@ -178,10 +176,10 @@ mod x86 {
         _mm256_set1_epi32(at.read_unaligned())
     }
 
-    /// The group's 8 f16 values of block `b` (scales or mins) as f32.
+    /// The group's 8 f16 values (scales or mins) at entry `at` as f32.
     #[inline(always)]
-    unsafe fn halves(h: &[u16], b: usize) -> __m256 {
-        _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().add(b * ROWS) as *const __m128i))
+    unsafe fn halves(h: &[u16], at: usize) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().add(at) as *const __m128i))
     }
 
     /// The 8 rows' scales `d` and offsets `m` of block `b` (see `GroupRef::scales`). The
@@ -193,20 +191,22 @@ mod x86 {
         group: &GroupRef<'_>,
         b: usize,
     ) -> (__m256, Option<__m256>) {
+        let at = b * group.meta;
         match format {
             BlockFormat::Q4_0 => {
-                let d = halves(group.scale, b);
+                let d = halves(group.scale, at);
                 (d, Some(_mm256_mul_ps(d, _mm256_set1_ps(-8.0))))
             }
-            BlockFormat::Q4_1 => (halves(group.scale, b), Some(halves(group.min, b))),
-            BlockFormat::Q8_0 => (halves(group.scale, b), None),
+            BlockFormat::Q4_1 => (halves(group.scale, at), Some(halves(group.min, at))),
+            BlockFormat::Q8_0 => (halves(group.scale, at), None),
             BlockFormat::Q4K => {
                 let bytes = |v: &[u8]| {
-                    let eight = _mm_loadl_epi64(v.as_ptr().add(b * ROWS) as *const __m128i);
+                    let eight = _mm_loadl_epi64(v.as_ptr().add(at) as *const __m128i);
                     _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(eight))
                 };
-                let d = _mm256_mul_ps(halves(group.scale, b / 8), bytes(group.block_scale));
-                let m = _mm256_mul_ps(halves(group.min, b / 8), bytes(group.block_min));
+                let sup = (b / 8) * group.meta;
+                let d = _mm256_mul_ps(halves(group.scale, sup), bytes(group.block_scale));
+                let m = _mm256_mul_ps(halves(group.min, sup), bytes(group.block_min));
                 (d, Some(_mm256_sub_ps(_mm256_setzero_ps(), m)))
             }
         }
@@ -403,19 +403,19 @@ mod x86 {
         }};
     }
 
-    /// Two groups' f16 values at index `at` (8 rows each) as 16 f32 lanes.
+    /// Two groups' f16 values at entry `at` (8 rows each) as 16 f32 lanes.
     #[inline(always)]
     unsafe fn halves512(a: &[u16], b: &[u16], at: usize) -> __m512 {
-        let lo = _mm_loadu_si128(a.as_ptr().add(at * ROWS) as *const __m128i);
-        let hi = _mm_loadu_si128(b.as_ptr().add(at * ROWS) as *const __m128i);
+        let lo = _mm_loadu_si128(a.as_ptr().add(at) as *const __m128i);
+        let hi = _mm_loadu_si128(b.as_ptr().add(at) as *const __m128i);
         _mm512_cvtph_ps(_mm256_inserti128_si256::<1>(_mm256_castsi128_si256(lo), hi))
     }
 
-    /// Two groups' bytes of block `at` (8 rows each) as 16 f32 lanes.
+    /// Two groups' bytes at entry `at` (8 rows each) as 16 f32 lanes.
     #[inline(always)]
     unsafe fn bytes512(a: &[u8], b: &[u8], at: usize) -> __m512 {
-        let lo = _mm_loadl_epi64(a.as_ptr().add(at * ROWS) as *const __m128i);
-        let hi = _mm_loadl_epi64(b.as_ptr().add(at * ROWS) as *const __m128i);
+        let lo = _mm_loadl_epi64(a.as_ptr().add(at) as *const __m128i);
+        let hi = _mm_loadl_epi64(b.as_ptr().add(at) as *const __m128i);
         _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(lo, hi)))
     }
 
@@ -428,19 +428,20 @@ mod x86 {
         blk: usize,
         sup: (__m512, __m512),
     ) -> (__m512, Option<__m512>) {
+        let at = blk * a.meta;
         match a.format {
             BlockFormat::Q4_0 => {
-                let d = halves512(a.scale, b.scale, blk);
+                let d = halves512(a.scale, b.scale, at);
                 (d, Some(_mm512_mul_ps(d, _mm512_set1_ps(-8.0))))
             }
             BlockFormat::Q4_1 => (
-                halves512(a.scale, b.scale, blk),
-                Some(halves512(a.min, b.min, blk)),
+                halves512(a.scale, b.scale, at),
+                Some(halves512(a.min, b.min, at)),
             ),
-            BlockFormat::Q8_0 => (halves512(a.scale, b.scale, blk), None),
+            BlockFormat::Q8_0 => (halves512(a.scale, b.scale, at), None),
             BlockFormat::Q4K => {
-                let d = _mm512_mul_ps(sup.0, bytes512(a.block_scale, b.block_scale, blk));
-                let m = _mm512_mul_ps(sup.1, bytes512(a.block_min, b.block_min, blk));
+                let d = _mm512_mul_ps(sup.0, bytes512(a.block_scale, b.block_scale, at));
+                let m = _mm512_mul_ps(sup.1, bytes512(a.block_min, b.block_min, at));
                 (d, Some(_mm512_sub_ps(_mm512_setzero_ps(), m)))
             }
         }
@@ -452,8 +453,8 @@ mod x86 {
     unsafe fn super_scales512(a: &GroupRef<'_>, b: &GroupRef<'_>, blk: usize) -> (__m512, __m512) {
         match a.format {
             BlockFormat::Q4K => (
-                halves512(a.scale, b.scale, blk / 8),
-                halves512(a.min, b.min, blk / 8),
+                halves512(a.scale, b.scale, (blk / 8) * a.meta),
+                halves512(a.min, b.min, (blk / 8) * a.meta),
             ),
             _ => (_mm512_setzero_ps(), _mm512_setzero_ps()),
         }

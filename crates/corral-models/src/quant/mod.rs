@@ -130,12 +130,12 @@ pub struct QuantMatrix {
     format: BlockFormat,
     rows: usize,
     cols: usize,
-    /// f16 scales, `[group][block][ROWS]` (Q4K: the super-blocks' `d`,
-    /// `[group][super-block][ROWS]`).
+    /// f16 scales, `[pair][block][group of the pair][ROWS]` if `paired`, otherwise
+    /// `[pair][group of the pair][block][ROWS]` (Q4K: the super-blocks' `d`, by super-block).
     scale: Vec<u16>,
     /// f16 mins, laid out as `scale` (Q4_1; Q4K: the super-blocks' `dmin`; empty otherwise).
     min: Vec<u16>,
-    /// Q4K only: the 6-bit block scales and mins, `[group][block][ROWS]` each.
+    /// Q4K only: the 6-bit block scales and mins, by block laid out as `scale`.
     block_scale: Vec<u8>,
     block_min: Vec<u8>,
     /// `[pair of groups][block][group of the pair][chunk][ROWS][4 bytes]` (if `paired`;
@@ -144,7 +144,8 @@ pub struct QuantMatrix {
     /// columns `4c..4c+4` in the low nibbles, `16+4c..16+4c+4` in the high ones — (Q4, 4
     /// chunks). The 512-bit kernels take two groups at once: with their blocks side by side
     /// they read one stream of memory instead of two (a core streams one sequential run
-    /// faster than two runs 16 KiB apart). A last odd group has a zero partner.
+    /// faster than two runs 16 KiB apart; the scales are paired the same way). A last odd
+    /// group has a zero partner.
     values: Vec<u8>,
     /// Whether groups are stored in pairs, block by block (for [`Kernel::Avx512`]).
     paired: bool,
@@ -156,6 +157,9 @@ pub(crate) struct GroupRef<'a> {
     /// Bytes from one block's values to the next one's in `values` (the pair's other
     /// group lies between).
     stride: usize,
+    /// Entries from one block's (or Q4K super-block's) 8 scales to the next ones' in
+    /// `scale`, `min`, `block_scale` and `block_min` (`ROWS`, or twice that in pairs).
+    meta: usize,
     scale: &'a [u16],
     min: &'a [u16],
     block_scale: &'a [u8],
@@ -201,12 +205,14 @@ impl QuantMatrix {
         let groups = rows.div_ceil(ROWS);
         let vb = format.value_bytes();
         // Rows past `rows` (padding of the last group) stay zero: scale 0, so they add 0.
+        // Whole pairs (a last odd group has a zero partner).
+        let groups = groups.div_ceil(2) * 2;
         let mut scale = vec![0u16; groups * bpr * ROWS];
         let mut min = match format {
             BlockFormat::Q4_1 => vec![0u16; groups * bpr * ROWS],
             _ => Vec::new(),
         };
-        let mut values = vec![0u8; groups.div_ceil(2) * 2 * bpr * ROWS * vb];
+        let mut values = vec![0u8; groups * bpr * ROWS * vb];
         let gb = format.ggml_bytes();
         // Pairs of groups are independent: repack them in parallel (this also spreads the
         // page faults of the fresh allocation over the threads).
@@ -218,16 +224,14 @@ impl QuantMatrix {
             .for_each(|(pair, (values, scale))| {
                 for h in 0..2 {
                     let src_rows = group_bytes(2 * pair + h).chunks_exact(bpr * gb).take(ROWS);
-                    let from = (h * bpr * ROWS).min(scale.len());
-                    let scale = &mut scale[from..];
+
                     for (i, row) in src_rows.enumerate() {
                         for (b, block) in row.chunks_exact(gb).enumerate() {
-                            scale[b * ROWS + i] = u16::from_le_bytes([block[0], block[1]]);
+                            let at = Self::block_at(paired, bpr, h, b);
+                            scale[at * ROWS + i] = u16::from_le_bytes([block[0], block[1]]);
                             let src = &block[format.header_bytes()..];
                             for c in 0..vb / 4 {
-                                let dst = Self::block_at(paired, bpr, h, b) * ROWS * vb
-                                    + c * 4 * ROWS
-                                    + i * 4;
+                                let dst = at * ROWS * vb + c * 4 * ROWS + i * 4;
                                 values[dst..dst + 4].copy_from_slice(&src[4 * c..4 * c + 4]);
                             }
                         }
@@ -237,8 +241,9 @@ impl QuantMatrix {
         if format == BlockFormat::Q4_1 {
             for (index, block) in data.chunks_exact(gb).enumerate() {
                 let (r, b) = (index / bpr, index % bpr);
-                min[((r / ROWS) * bpr + b) * ROWS + r % ROWS] =
-                    u16::from_le_bytes([block[2], block[3]]);
+                let g = r / ROWS;
+                let at = (g / 2) * 2 * bpr + Self::block_at(paired, bpr, g % 2, b);
+                min[at * ROWS + r % ROWS] = u16::from_le_bytes([block[2], block[3]]);
             }
         }
         Ok(Self {
@@ -269,12 +274,13 @@ impl QuantMatrix {
     fn from_q4k(data: &[u8], rows: usize, cols: usize, paired: bool) -> Self {
         let format = BlockFormat::Q4K;
         let (bpr, spr) = (cols / BLOCK, cols / (8 * BLOCK));
-        let groups = rows.div_ceil(ROWS);
+        // Whole pairs (a last odd group has a zero partner).
+        let groups = rows.div_ceil(ROWS).div_ceil(2) * 2;
         let mut scale = vec![0u16; groups * spr * ROWS];
         let mut min = vec![0u16; groups * spr * ROWS];
         let mut block_scale = vec![0u8; groups * bpr * ROWS];
         let mut block_min = vec![0u8; groups * bpr * ROWS];
-        let mut values = vec![0u8; groups.div_ceil(2) * 2 * bpr * ROWS * 16];
+        let mut values = vec![0u8; groups * bpr * ROWS * 16];
         let row_bytes = spr * format.ggml_bytes();
         values
             .par_chunks_mut(2 * bpr * ROWS * 16)
@@ -294,19 +300,19 @@ impl QuantMatrix {
                     for h in 0..2 {
                         let first = ((2 * pair + h) * ROWS * row_bytes).min(data.len());
                         let src_rows = data[first..].chunks_exact(row_bytes).take(ROWS);
-                        let (supers, blocks) = (h * spr * ROWS, h * bpr * ROWS);
+
                         for (i, row) in src_rows.enumerate() {
                             for (sb, block) in row.chunks_exact(format.ggml_bytes()).enumerate() {
-                                scale[supers + sb * ROWS + i] =
-                                    u16::from_le_bytes([block[0], block[1]]);
-                                min[supers + sb * ROWS + i] =
-                                    u16::from_le_bytes([block[2], block[3]]);
+                                let at = Self::block_at(paired, spr, h, sb) * ROWS + i;
+                                scale[at] = u16::from_le_bytes([block[0], block[1]]);
+                                min[at] = u16::from_le_bytes([block[2], block[3]]);
                                 let (packed, qs) = (&block[4..16], &block[16..144]);
                                 for j in 0..8 {
                                     let b = sb * 8 + j;
                                     let (s, m) = q4k_scale_min(packed, j);
-                                    block_scale[blocks + b * ROWS + i] = s;
-                                    block_min[blocks + b * ROWS + i] = m;
+                                    let at = Self::block_at(paired, bpr, h, b);
+                                    block_scale[at * ROWS + i] = s;
+                                    block_min[at * ROWS + i] = m;
                                     // Block j's values: the low (even j) or high (odd j) nibbles
                                     // of the 32 bytes of its pair.
                                     let two = &qs[32 * (j / 2)..32 * (j / 2) + 32];
@@ -316,9 +322,7 @@ impl QuantMatrix {
                                             | (((two[e + 16] >> shift) & 0x0f) << 4)
                                     });
                                     for c in 0..4 {
-                                        let dst = Self::block_at(paired, bpr, h, b) * ROWS * 16
-                                            + c * 4 * ROWS
-                                            + i * 4;
+                                        let dst = at * ROWS * 16 + c * 4 * ROWS + i * 4;
                                         values[dst..dst + 4]
                                             .copy_from_slice(&bytes[4 * c..4 * c + 4]);
                                     }
@@ -365,26 +369,25 @@ impl QuantMatrix {
 
     fn group(&self, g: usize) -> GroupRef<'_> {
         let bpr = self.blocks_per_row();
-        let blocks = g * bpr * ROWS..(g + 1) * bpr * ROWS;
         let spr = bpr / self.format.blocks_per_scale();
-        let scales = g * spr * ROWS..(g + 1) * spr * ROWS;
-        let vb = self.format.value_bytes();
-        // From this group's first block to the end of its pair's values.
-        let pair = (g / 2) * 2 * bpr * ROWS * vb;
-        let first = pair + Self::block_at(self.paired, bpr, g % 2, 0) * ROWS * vb;
-        let stride = if self.paired {
-            2 * ROWS * vb
-        } else {
-            ROWS * vb
+        // Each array from this group's first block to the end of its pair's blocks.
+        let (pair, h) = (g / 2, g % 2);
+        let span = |per_row: usize, unit: usize| {
+            let start = (pair * 2 * per_row + Self::block_at(self.paired, per_row, h, 0)) * unit;
+            start..(pair + 1) * 2 * per_row * unit
         };
+        let vb = self.format.value_bytes();
+        let (blocks, scales) = (span(bpr, ROWS), span(spr, ROWS));
+        let step = if self.paired { 2 * ROWS } else { ROWS };
         GroupRef {
             format: self.format,
-            stride,
+            stride: step * vb,
+            meta: step,
             scale: &self.scale[scales.clone()],
             min: self.min.get(scales).unwrap_or(&[]),
             block_scale: self.block_scale.get(blocks.clone()).unwrap_or(&[]),
             block_min: self.block_min.get(blocks).unwrap_or(&[]),
-            values: &self.values[first..pair + 2 * bpr * ROWS * vb],
+            values: &self.values[span(bpr, ROWS * vb)],
         }
     }
 
@@ -612,16 +615,16 @@ impl GroupRef<'_> {
     fn scales(&self, b: usize, i: usize) -> (f32, f32) {
         match self.format {
             BlockFormat::Q4K => {
-                let at = (b / 8) * ROWS + i;
-                let d = f16_to_f32(self.scale[at]) * self.block_scale[b * ROWS + i] as f32;
-                let m = f16_to_f32(self.min[at]) * self.block_min[b * ROWS + i] as f32;
+                let at = (b / 8) * self.meta + i;
+                let d = f16_to_f32(self.scale[at]) * self.block_scale[b * self.meta + i] as f32;
+                let m = f16_to_f32(self.min[at]) * self.block_min[b * self.meta + i] as f32;
                 (d, -m)
             }
             format => {
-                let d = f16_to_f32(self.scale[b * ROWS + i]);
+                let d = f16_to_f32(self.scale[b * self.meta + i]);
                 let m = match format {
                     BlockFormat::Q4_0 => -8.0 * d,
-                    BlockFormat::Q4_1 => f16_to_f32(self.min[b * ROWS + i]),
+                    BlockFormat::Q4_1 => f16_to_f32(self.min[b * self.meta + i]),
                     _ => 0.0,
                 };
                 (d, m)
@@ -633,8 +636,18 @@ impl GroupRef<'_> {
     /// unchecked, for a row of `blocks` blocks).
     fn holds(&self, blocks: usize) -> bool {
         let bytes = ROWS * self.format.value_bytes();
-        self.scale.len() * self.format.blocks_per_scale() == blocks * ROWS
-            && (blocks == 0 || self.values.len() >= (blocks - 1) * self.stride + bytes)
+        let supers = blocks / self.format.blocks_per_scale();
+        let holds = |len: usize, entries: usize, step: usize, unit: usize| {
+            entries == 0 || len >= (entries - 1) * step + unit
+        };
+        let q4k = self.format == BlockFormat::Q4K;
+        blocks.is_multiple_of(self.format.blocks_per_scale())
+            && holds(self.values.len(), blocks, self.stride, bytes)
+            && holds(self.scale.len(), supers, self.meta, ROWS)
+            && (self.format != BlockFormat::Q4_1 || holds(self.min.len(), blocks, self.meta, ROWS))
+            && (!q4k || holds(self.min.len(), supers, self.meta, ROWS))
+            && (!q4k || holds(self.block_scale.len(), blocks, self.meta, ROWS))
+            && (!q4k || holds(self.block_min.len(), blocks, self.meta, ROWS))
     }
 
     /// The 32 quantized values of row `i` in block `b` (4-bit values as 0..=15).
