@@ -10,11 +10,12 @@
 //! broadcast to every lane advances the 8 rows' dot products at once, the 8 block sums come
 //! out in one register, and the scales are applied by one vector multiply per block — no
 //! horizontal reductions. (llama.cpp's repacked CPU kernels rest on the same idea.) For the
-//! 512-bit kernels, which take two groups at once, groups are stored in pairs, block by block,
-//! so that they read one sequential stream of values (a core streams one run from memory
-//! faster than two runs 16 KiB apart: +16% decode on a 7B-shape Q4_0 file); for the others,
-//! one after the other (read in pairs, a one-group kernel would skip every other run of
-//! bytes: half the speed from memory). The bytes per weight are GGML's own: values as packed as in the file, scales kept in f16. Q4_K
+//! 512-bit kernels, which take two groups at once, groups are stored in pairs, block by block
+//! (values, and scales likewise), so that they read one sequential stream of each (a core
+//! streams one run from memory faster than two runs 16 KiB apart: +16% decode on a 7B-shape
+//! Q4_0 file, +21% Q4_K); for the others, one after the other (read in pairs, a one-group
+//! kernel would skip every other run of bytes: half the speed from memory). The bytes per
+//! weight are GGML's own: values as packed as in the file, scales kept in f16. Q4_K
 //! keeps its super-blocks' f16 `d`/`dmin`, unpacks the 6-bit block scales and mins to a byte
 //! each (0.58 bytes per weight against GGML's 0.5625) and lays its values out as Q4_1's.
 //!
@@ -224,7 +225,6 @@ impl QuantMatrix {
             .for_each(|(pair, (values, scale))| {
                 for h in 0..2 {
                     let src_rows = group_bytes(2 * pair + h).chunks_exact(bpr * gb).take(ROWS);
-
                     for (i, row) in src_rows.enumerate() {
                         for (b, block) in row.chunks_exact(gb).enumerate() {
                             let at = Self::block_at(paired, bpr, h, b);
@@ -300,7 +300,6 @@ impl QuantMatrix {
                     for h in 0..2 {
                         let first = ((2 * pair + h) * ROWS * row_bytes).min(data.len());
                         let src_rows = data[first..].chunks_exact(row_bytes).take(ROWS);
-
                         for (i, row) in src_rows.enumerate() {
                             for (sb, block) in row.chunks_exact(format.ggml_bytes()).enumerate() {
                                 let at = Self::block_at(paired, spr, h, sb) * ROWS + i;
