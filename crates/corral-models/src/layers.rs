@@ -27,8 +27,8 @@ pub enum Linear {
     Simd(Arc<QuantMatrix>),
 }
 
-/// The quantized-matmul kernel for this CPU, detected once. `CORRAL_KERNEL=avx512vnni`, `avx2` or `scalar`
-/// picks a slower one this CPU supports (to measure every path on one machine).
+/// The quantized-matmul kernel for this CPU, detected once. `CORRAL_KERNEL` names another one
+/// this CPU supports ([`Kernel::from_name`]: to measure every path on one machine).
 pub(crate) fn simd_kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
     *KERNEL.get_or_init(|| {

@@ -203,11 +203,10 @@ impl QuantMatrix {
         if format == BlockFormat::Q4K {
             return Ok(Self::from_q4k(data, rows, cols, paired));
         }
-        let groups = rows.div_ceil(ROWS);
         let vb = format.value_bytes();
-        // Rows past `rows` (padding of the last group) stay zero: scale 0, so they add 0.
-        // Whole pairs (a last odd group has a zero partner).
-        let groups = groups.div_ceil(2) * 2;
+        // Rows past `rows` (padding of the last group, and a last odd group's zero partner:
+        // whole pairs) stay zero: scale 0, so they add 0.
+        let groups = rows.div_ceil(ROWS).div_ceil(2) * 2;
         let mut scale = vec![0u16; groups * bpr * ROWS];
         let mut min = match format {
             BlockFormat::Q4_1 => vec![0u16; groups * bpr * ROWS],
