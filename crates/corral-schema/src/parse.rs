@@ -38,13 +38,13 @@ pub(crate) const ANNOTATIONS: &[&str] = &[
 /// The draft a schema declares with `$schema` at its root, as far as it changes what the
 /// keywords mean: validators (Python's `jsonschema`, Rust's `jsonschema`) pick their rules
 /// by it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+/// In order: a draft has every keyword of the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Draft {
     Draft4,
     Draft6,
     Draft7,
     /// 2019-09, 2020-12, or none declared.
-    #[default]
     Modern,
 }
 
@@ -75,20 +75,9 @@ impl Draft {
             "minContains",
             "maxContains",
         ];
-        match self {
-            Draft::Modern => false,
-            Draft::Draft7 => SINCE_2019.contains(&keyword),
-            Draft::Draft6 => {
-                SINCE_2019.contains(&keyword) || matches!(keyword, "if" | "then" | "else")
-            }
-            Draft::Draft4 => {
-                SINCE_2019.contains(&keyword)
-                    || matches!(
-                        keyword,
-                        "if" | "then" | "else" | "const" | "contains" | "propertyNames"
-                    )
-            }
-        }
+        (self < Draft::Modern && SINCE_2019.contains(&keyword))
+            || (self < Draft::Draft7 && matches!(keyword, "if" | "then" | "else"))
+            || (self < Draft::Draft6 && matches!(keyword, "const" | "contains" | "propertyNames"))
     }
 
     /// Whether `$ref` makes its sibling keywords ignored (drafts 4 to 7).
