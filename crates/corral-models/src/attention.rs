@@ -174,7 +174,9 @@ mod x86 {
         let mut max = [f32::NEG_INFINITY; Q];
         for (i, j) in keys.clone().enumerate() {
             let key = k.add(at(j));
+            // The values too: their pass is too short to hide the latency of a load.
             prefetch_row(k.wrapping_add(at(j + AHEAD)), row_bytes);
+            prefetch_row(v.wrapping_add(at(j + AHEAD)), row_bytes);
             let mut acc = [[_mm256_setzero_ps(); 2]; Q];
             for c in (0..d).step_by(LANES) {
                 let (k0, k1) = (E::load8(key.add(c)), E::load8(key.add(c + 8)));
@@ -198,9 +200,6 @@ mod x86 {
             let mut acc = [[_mm256_setzero_ps(); 2]; Q];
             for (i, j) in keys.clone().enumerate() {
                 let value = v.add(at(j) + c);
-                if c == 0 {
-                    prefetch_row(v.wrapping_add(at(j + AHEAD)), row_bytes);
-                }
                 let (v0, v1) = (E::load8(value), E::load8(value.add(8)));
                 for (qi, acc) in acc.iter_mut().enumerate() {
                     let w = _mm256_set1_ps(*weights.get_unchecked(qi * n + i));

@@ -93,10 +93,22 @@ impl RmsNorm {
             .ok_or_else(|| ModelError::InvalidRequest("RMSNorm weight not in f32".into()))?;
         let n = w.len();
         let mut out = Vec::with_capacity(x.len());
-        for row in x.chunks_exact(n) {
-            let sum2: f32 = row.iter().map(|&v| v * v).sum();
-            let m = (sum2 / n as f32 + self.eps()).sqrt();
-            out.extend(row.iter().zip(w).map(|(&v, &a)| v / m * a));
+        // Up to eight rows at once: each row's squares are still summed in order (one chain of
+        // dependent adds per row), but the rows' chains run side by side instead of one
+        // after the other.
+        for rows in x.chunks(8 * n.max(1)) {
+            let mut sum2 = [0f32; 8];
+            let count = rows.len() / n.max(1);
+            for i in 0..n {
+                for (r, sum2) in sum2.iter_mut().enumerate().take(count) {
+                    let v = rows[r * n + i];
+                    *sum2 += v * v;
+                }
+            }
+            for (row, sum2) in rows.chunks_exact(n).zip(sum2) {
+                let m = (sum2 / n as f32 + self.eps()).sqrt();
+                out.extend(row.iter().zip(w).map(|(&v, &a)| v / m * a));
+            }
         }
         Ok(out)
     }
@@ -151,17 +163,24 @@ impl Attention {
         let mut out = vec![0f32; positions.len() * heads * d];
         // One parallel region per layer. The query heads of one KV head read the same keys and
         // values, so with enough rows a task takes them together (each key and value read once
-        // for all of them); with few rows (one sequence decoding) a task per query head keeps
-        // every thread busy.
-        let grouped = positions.len() * kv_heads >= 4 * rayon::current_num_threads();
-        let per_task = if grouped { repeat } else { 1 };
+        // for all of them), and with many rows a task takes a whole row: its KV heads one
+        // after the other, so that one core reads all of the sequence's cache lines (they are
+        // `[position, kv head, dim]`) instead of each core a strided third of them. With few
+        // rows (one sequence decoding) a task per query head keeps every thread busy.
+        let threads = rayon::current_num_threads();
+        let per_task = if positions.len() >= 2 * threads {
+            heads
+        } else if positions.len() * kv_heads >= 4 * threads {
+            repeat
+        } else {
+            1
+        };
         let mut chunks: Vec<&mut [f32]> = out.chunks_mut(per_task * d).collect();
         team::for_each_mut(&mut chunks, |index, out_rows| {
             let first_head = index * per_task;
-            let (r, h) = (first_head / heads, first_head % heads);
+            let (r, first_head) = (first_head / heads, first_head % heads);
             let (seq, p) = positions[r];
             let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
-            let queries = &q[(r * heads + h) * d..][..per_task * d];
             fn run<E: KvElement>(
                 queries: &[f32],
                 kv: &KvView<'_, E>,
@@ -170,10 +189,16 @@ impl Attention {
             ) {
                 SCORES.with_borrow_mut(|scores| attend(queries, kv, g, keys, scale, scores, out));
             }
-            let job = (h / repeat, keys, scale);
-            match &views[seq] {
-                HostKv::F32(kv) => run(queries, kv, job, out_rows),
-                HostKv::F16(kv) => run(queries, kv, job, out_rows),
+            // One call per KV head of the task's query heads.
+            let per_call = per_task.min(repeat);
+            for (i, out) in out_rows.chunks_mut(per_call * d).enumerate() {
+                let h = first_head + i * per_call;
+                let queries = &q[(r * heads + h) * d..][..per_call * d];
+                let job = (h / repeat, keys.clone(), scale);
+                match &views[seq] {
+                    HostKv::F32(kv) => run(queries, kv, job, out),
+                    HostKv::F16(kv) => run(queries, kv, job, out),
+                }
             }
         });
         self.o.forward_host(&out)
