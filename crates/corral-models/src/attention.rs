@@ -53,17 +53,47 @@ pub(crate) struct KvView<'a, E> {
     pub v: &'a [E],
     pub head_stride: usize,
     pub position_stride: usize,
+    /// What the key pass prefetches ahead of the key in use.
+    pub prefetch: Prefetch,
+}
+
+// Not derived: `E` need not be `Copy` for the view to be.
+impl<E> Clone for KvView<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for KvView<'_, E> {}
+
+/// Which cache lines the key pass of [`attend`] prefetches ahead (keys and values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prefetch {
+    /// The KV head's own rows.
+    Head,
+    /// Whole positions (every KV head's row): for a caller that attends all KV heads of the
+    /// sequence one after the other, so that the first call streams the cache in order
+    /// and the later ones find it in the core's caches.
+    Position,
+    /// Nothing (an earlier call fetched it).
+    Nothing,
 }
 
 impl<'a, E> KvView<'a, E> {
-    /// The cache rows `[positions, kv_heads, head_dim]` of `k` and `v`.
+    /// The cache rows `[positions, kv_heads, head_dim]` of `k` and `v`, prefetching each
+    /// head's rows.
     pub(crate) fn new(k: &'a [E], v: &'a [E], kv_heads: usize, head_dim: usize) -> Self {
         Self {
             k,
             v,
             head_stride: head_dim,
             position_stride: kv_heads * head_dim,
+            prefetch: Prefetch::Head,
         }
+    }
+
+    /// The view with another [`Prefetch`].
+    pub(crate) fn with_prefetch(self, prefetch: Prefetch) -> Self {
+        Self { prefetch, ..self }
     }
 }
 
@@ -135,7 +165,7 @@ const MAX_GROUP: usize = 4;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{KvElement, KvView, LANES, MAX_GROUP};
+    use super::{KvElement, KvView, Prefetch, LANES, MAX_GROUP};
     use crate::vector_math::softmax_in_place;
     use crate::vector_math::x86::sum8;
     use std::arch::x86_64::*;
@@ -143,6 +173,12 @@ mod x86 {
     /// Keys (and values) ahead of the one in use that are prefetched: the cache of a layer
     /// comes from L3 or memory, with a stride the hardware prefetcher follows too slowly.
     const AHEAD: usize = 24;
+
+    /// Where row `j` of KV head `g` starts.
+    fn at_of<E>(kv: &KvView<'_, E>, g: usize) -> impl Fn(usize) -> usize {
+        let (position_stride, start) = (kv.position_stride, g * kv.head_stride);
+        move |j| j * position_stride + start
+    }
 
     /// Prefetches the `bytes` at `at` (never faults, whatever the address).
     #[inline(always)]
@@ -167,7 +203,11 @@ mod x86 {
     ) {
         debug_assert!(Q <= MAX_GROUP && queries.len() == Q * kv.head_stride);
         let d = kv.head_stride;
-        let row_bytes = d * std::mem::size_of::<E>();
+        let (ahead_at, ahead_bytes) = match kv.prefetch {
+            Prefetch::Head => (at_of(kv, g), d * std::mem::size_of::<E>()),
+            Prefetch::Position => (at_of(kv, 0), kv.position_stride * std::mem::size_of::<E>()),
+            Prefetch::Nothing => (at_of(kv, g), 0),
+        };
         let n = keys.len();
         let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
         let (q, k, v) = (queries.as_ptr(), kv.k.as_ptr(), kv.v.as_ptr());
@@ -175,8 +215,8 @@ mod x86 {
         for (i, j) in keys.clone().enumerate() {
             let key = k.add(at(j));
             // The values too: their pass is too short to hide the latency of a load.
-            prefetch_row(k.wrapping_add(at(j + AHEAD)), row_bytes);
-            prefetch_row(v.wrapping_add(at(j + AHEAD)), row_bytes);
+            prefetch_row(k.wrapping_add(ahead_at(j + AHEAD)), ahead_bytes);
+            prefetch_row(v.wrapping_add(ahead_at(j + AHEAD)), ahead_bytes);
             let mut acc = [[_mm256_setzero_ps(); 2]; Q];
             for c in (0..d).step_by(LANES) {
                 let (k0, k1) = (E::load8(key.add(c)), E::load8(key.add(c + 8)));

@@ -15,7 +15,7 @@
 use candle_core::{DType, Device, Tensor};
 use std::cell::RefCell;
 
-use crate::attention::{attend, KvElement, KvView};
+use crate::attention::{attend, KvElement, KvView, Prefetch};
 use crate::error::{ModelError, Result};
 use crate::kv_cache::{HostSlice, LayerCache};
 use crate::layers::{simd_kernel, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
@@ -191,13 +191,20 @@ impl Attention {
             }
             // One call per KV head of the task's query heads.
             let per_call = per_task.min(repeat);
+            // A task of a whole row streams the sequence's cache in order in its first call.
+            let whole_row = per_task == heads && kv_heads > 1;
             for (i, out) in out_rows.chunks_mut(per_call * d).enumerate() {
                 let h = first_head + i * per_call;
                 let queries = &q[(r * heads + h) * d..][..per_call * d];
                 let job = (h / repeat, keys.clone(), scale);
+                let prefetch = match (whole_row, i) {
+                    (false, _) => Prefetch::Head,
+                    (true, 0) => Prefetch::Position,
+                    (true, _) => Prefetch::Nothing,
+                };
                 match &views[seq] {
-                    HostKv::F32(kv) => run(queries, kv, job, out),
-                    HostKv::F16(kv) => run(queries, kv, job, out),
+                    HostKv::F32(kv) => run(queries, &kv.with_prefetch(prefetch), job, out),
+                    HostKv::F16(kv) => run(queries, &kv.with_prefetch(prefetch), job, out),
                 }
             }
         });
