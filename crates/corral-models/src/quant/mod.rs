@@ -365,6 +365,9 @@ impl QuantMatrix {
         self.cols / BLOCK
     }
 
+    // Inlined: built for every pair of groups of every matmul, a call returning the view
+    // through memory cost about 4% of a batched decode step.
+    #[inline(always)]
     fn group(&self, g: usize) -> GroupRef<'_> {
         let bpr = self.blocks_per_row();
         let spr = bpr / self.format.blocks_per_scale();
