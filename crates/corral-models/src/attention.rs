@@ -97,50 +97,73 @@ impl<'a, E> KvView<'a, E> {
     }
 }
 
-/// `softmax(q·Kᵀ·scale)·V` of each query of `queries` (`[n, head_dim]`, all of KV head `g`)
-/// over keys `keys`, into `out` (`[n, head_dim]`; `weights` is scratch space).
+/// `softmax(q·Kᵀ·scale)·V` of each query of `queries` over keys `keys`, into `out` (both
+/// `[queries, head_dim]`; `weights` is scratch space). The queries belong to the KV heads
+/// `heads`, the same number to each, in order: a caller that attends several KV heads of a
+/// sequence in one call has the key pass read each cached position once for all of them.
 pub(crate) fn attend<E: KvElement>(
     queries: &[f32],
     kv: &KvView<'_, E>,
-    g: usize,
+    heads: std::ops::Range<usize>,
     keys: std::ops::Range<usize>,
     scale: f32,
     weights: &mut Vec<f32>,
     out: &mut [f32],
 ) {
     let d = kv.head_stride;
-    let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
+    let at = |j: usize, g: usize| j * kv.position_stride + g * kv.head_stride;
     let n = keys.len();
-    weights.clear();
-    weights.resize(n * MAX_GROUP, 0.0);
-    // Every key row must lie inside the slices (the SIMD loops read them unchecked).
-    let in_bounds = keys.is_empty() || (at(keys.end - 1) + d <= kv.k.len().min(kv.v.len()));
-    assert!(in_bounds, "attention keys past the cache");
+    let rows = queries.len() / d.max(1);
     assert!(queries.len() == out.len() && queries.len().is_multiple_of(d.max(1)));
-    let mut row = Vec::new();
-    for (queries, out) in queries
-        .chunks(MAX_GROUP * d)
-        .zip(out.chunks_mut(MAX_GROUP * d))
-    {
-        #[cfg(target_arch = "x86_64")]
-        if d.is_multiple_of(LANES) && crate::vector_math::avx2_fma_f16c() {
-            // SAFETY: the CPU has AVX2, FMA and F16C; every row read is in bounds (checked
-            // above); `weights` holds `MAX_GROUP` rows of `n`.
-            unsafe {
-                match queries.len() / d {
-                    1 => x86::attend::<1, E>(queries, kv, g, keys.clone(), scale, weights, out),
-                    2 => x86::attend::<2, E>(queries, kv, g, keys.clone(), scale, weights, out),
-                    3 => x86::attend::<3, E>(queries, kv, g, keys.clone(), scale, weights, out),
-                    _ => x86::attend::<4, E>(queries, kv, g, keys.clone(), scale, weights, out),
+    assert!(!heads.is_empty() && rows.is_multiple_of(heads.len()));
+    let group = rows / heads.len();
+    // Every key row must lie inside the slices (the SIMD loops read them unchecked).
+    let last = at(keys.end.saturating_sub(1), heads.end - 1) + d;
+    let in_bounds = keys.is_empty() || last <= kv.k.len().min(kv.v.len());
+    assert!(in_bounds, "attention keys past the cache");
+    weights.clear();
+    weights.resize(n * rows.max(MAX_GROUP), 0.0);
+    #[cfg(target_arch = "x86_64")]
+    if d.is_multiple_of(LANES) && crate::vector_math::avx2_fma_f16c() {
+        // SAFETY (all): the CPU has AVX2, FMA and F16C; every row read is in bounds
+        // (checked above); `weights` holds a row of `n` per query.
+        let one_call = |queries: &[f32], kv: &KvView<'_, E>, heads, w: &mut [f32], out| unsafe {
+            match queries.len() / d / heads_len(&heads) {
+                1 => x86::attend::<1, E>(queries, kv, heads, keys.clone(), scale, w, out),
+                2 => x86::attend::<2, E>(queries, kv, heads, keys.clone(), scale, w, out),
+                3 => x86::attend::<3, E>(queries, kv, heads, keys.clone(), scale, w, out),
+                _ => x86::attend::<4, E>(queries, kv, heads, keys.clone(), scale, w, out),
+            }
+        };
+        if group <= MAX_GROUP {
+            one_call(queries, kv, heads, weights, out);
+        } else {
+            // More queries per KV head than the loops take at once: each head in runs of
+            // `MAX_GROUP`, the whole positions prefetched (if asked) by the first run only.
+            let mut kv = *kv;
+            let per_head = queries.chunks(group * d).zip(out.chunks_mut(group * d));
+            for (g, (queries, out)) in heads.zip(per_head) {
+                let runs = queries
+                    .chunks(MAX_GROUP * d)
+                    .zip(out.chunks_mut(MAX_GROUP * d));
+                for (queries, out) in runs {
+                    one_call(queries, &kv, g..g + 1, weights, out);
+                    if kv.prefetch == Prefetch::Position {
+                        kv.prefetch = Prefetch::Nothing;
+                    }
                 }
             }
-            continue;
         }
+        return;
+    }
+    let mut row = Vec::new();
+    let per_head = queries.chunks(group * d).zip(out.chunks_mut(group * d));
+    for (g, (queries, out)) in heads.zip(per_head) {
         for (query, out) in queries.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
             let weights = &mut weights[..n];
             let mut max = f32::NEG_INFINITY;
             for (w, j) in weights.iter_mut().zip(keys.clone()) {
-                *w = dot(query, E::as_f32(&kv.k[at(j)..at(j) + d], &mut row)) * scale;
+                *w = dot(query, E::as_f32(&kv.k[at(j, g)..at(j, g) + d], &mut row)) * scale;
                 max = max.max(*w);
             }
             softmax_in_place(weights, max);
@@ -149,7 +172,7 @@ pub(crate) fn attend<E: KvElement>(
                 let mut acc = [0f32; LANES];
                 let width = slice.len();
                 for (j, &w) in keys.clone().zip(weights.iter()) {
-                    let value = &kv.v[at(j) + LANES * c..at(j) + LANES * c + width];
+                    let value = &kv.v[at(j, g) + LANES * c..at(j, g) + LANES * c + width];
                     for (a, &x) in acc.iter_mut().zip(E::as_f32(value, &mut row)) {
                         *a += w * x;
                     }
@@ -158,6 +181,12 @@ pub(crate) fn attend<E: KvElement>(
             }
         }
     }
+}
+
+/// The number of KV heads in a range (for the dispatch on queries per head).
+#[cfg(target_arch = "x86_64")]
+fn heads_len(heads: &std::ops::Range<usize>) -> usize {
+    heads.len().max(1)
 }
 
 /// Query heads attended together by one call of the SIMD loops.
@@ -188,68 +217,80 @@ mod x86 {
         }
     }
 
-    /// [`super::attend`] of `Q` queries with 256-bit registers, for `head_dim` a multiple of
-    /// 16 and key rows checked to be in bounds: each key and value row is loaded once for all
-    /// `Q` queries. `weights` has `MAX_GROUP` rows of one slot per key.
+    /// [`super::attend`] of `Q` queries per KV head with 256-bit registers, for `head_dim` a
+    /// multiple of 16 and key rows checked to be in bounds: each key and value row is loaded
+    /// once for all `Q` queries of its head, and the key pass visits each position once for
+    /// all heads. `weights` has a row of one slot per key for each query.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn attend<const Q: usize, E: KvElement>(
         queries: &[f32],
         kv: &KvView<'_, E>,
-        g: usize,
+        heads: std::ops::Range<usize>,
         keys: std::ops::Range<usize>,
         scale: f32,
         weights: &mut [f32],
         out: &mut [f32],
     ) {
-        debug_assert!(Q <= MAX_GROUP && queries.len() == Q * kv.head_stride);
+        debug_assert!(Q <= MAX_GROUP && queries.len() == heads.len() * Q * kv.head_stride);
+        debug_assert!(weights.len() >= heads.len() * Q * keys.len());
         let d = kv.head_stride;
+        let size = std::mem::size_of::<E>();
+        // What one position's prefetch covers: from the first head's row, `ahead_bytes`.
         let (ahead_at, ahead_bytes) = match kv.prefetch {
-            Prefetch::Head => (at_of(kv, g), d * std::mem::size_of::<E>()),
-            Prefetch::Position => (at_of(kv, 0), kv.position_stride * std::mem::size_of::<E>()),
-            Prefetch::Nothing => (at_of(kv, g), 0),
+            Prefetch::Head => (at_of(kv, heads.start), heads.len() * d * size),
+            Prefetch::Position => (at_of(kv, 0), kv.position_stride * size),
+            Prefetch::Nothing => (at_of(kv, heads.start), 0),
         };
         let n = keys.len();
-        let at = |j: usize| j * kv.position_stride + g * kv.head_stride;
         let (q, k, v) = (queries.as_ptr(), kv.k.as_ptr(), kv.v.as_ptr());
-        let mut max = [f32::NEG_INFINITY; Q];
+        let mut max = vec![f32::NEG_INFINITY; heads.len() * Q];
         for (i, j) in keys.clone().enumerate() {
-            let key = k.add(at(j));
             // The values too: their pass is too short to hide the latency of a load.
             prefetch_row(k.wrapping_add(ahead_at(j + AHEAD)), ahead_bytes);
             prefetch_row(v.wrapping_add(ahead_at(j + AHEAD)), ahead_bytes);
-            let mut acc = [[_mm256_setzero_ps(); 2]; Q];
+            for (h, g) in heads.clone().enumerate() {
+                let key = k.add(at_of(kv, g)(j));
+                let q = q.add(h * Q * d);
+                let mut acc = [[_mm256_setzero_ps(); 2]; Q];
+                for c in (0..d).step_by(LANES) {
+                    let (k0, k1) = (E::load8(key.add(c)), E::load8(key.add(c + 8)));
+                    for (qi, acc) in acc.iter_mut().enumerate() {
+                        let query = q.add(qi * d + c);
+                        acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(query), k0, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(_mm256_loadu_ps(query.add(8)), k1, acc[1]);
+                    }
+                }
+                for (qi, acc) in acc.iter().enumerate() {
+                    let s = sum8(_mm256_add_ps(acc[0], acc[1])) * scale;
+                    let r = h * Q + qi;
+                    *weights.get_unchecked_mut(r * n + i) = s;
+                    let max = max.get_unchecked_mut(r);
+                    *max = max.max(s);
+                }
+            }
+        }
+        for (r, &max) in max.iter().enumerate() {
+            softmax_in_place(&mut weights[r * n..(r + 1) * n], max);
+        }
+        for (h, g) in heads.enumerate() {
+            let at = at_of(kv, g);
+            let o = out.as_mut_ptr().add(h * Q * d);
+            let weights = weights.as_ptr().add(h * Q * n);
             for c in (0..d).step_by(LANES) {
-                let (k0, k1) = (E::load8(key.add(c)), E::load8(key.add(c + 8)));
-                for (qi, acc) in acc.iter_mut().enumerate() {
-                    let query = q.add(qi * d + c);
-                    acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(query), k0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(_mm256_loadu_ps(query.add(8)), k1, acc[1]);
+                let mut acc = [[_mm256_setzero_ps(); 2]; Q];
+                for (i, j) in keys.clone().enumerate() {
+                    let value = v.add(at(j) + c);
+                    let (v0, v1) = (E::load8(value), E::load8(value.add(8)));
+                    for (qi, acc) in acc.iter_mut().enumerate() {
+                        let w = _mm256_set1_ps(*weights.add(qi * n + i));
+                        acc[0] = _mm256_fmadd_ps(w, v0, acc[0]);
+                        acc[1] = _mm256_fmadd_ps(w, v1, acc[1]);
+                    }
                 }
-            }
-            for qi in 0..Q {
-                let s = sum8(_mm256_add_ps(acc[qi][0], acc[qi][1])) * scale;
-                *weights.get_unchecked_mut(qi * n + i) = s;
-                max[qi] = max[qi].max(s);
-            }
-        }
-        for (qi, &max) in max.iter().enumerate() {
-            softmax_in_place(&mut weights[qi * n..(qi + 1) * n], max);
-        }
-        let o = out.as_mut_ptr();
-        for c in (0..d).step_by(LANES) {
-            let mut acc = [[_mm256_setzero_ps(); 2]; Q];
-            for (i, j) in keys.clone().enumerate() {
-                let value = v.add(at(j) + c);
-                let (v0, v1) = (E::load8(value), E::load8(value.add(8)));
-                for (qi, acc) in acc.iter_mut().enumerate() {
-                    let w = _mm256_set1_ps(*weights.get_unchecked(qi * n + i));
-                    acc[0] = _mm256_fmadd_ps(w, v0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(w, v1, acc[1]);
+                for (qi, acc) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(o.add(qi * d + c), acc[0]);
+                    _mm256_storeu_ps(o.add(qi * d + c + 8), acc[1]);
                 }
-            }
-            for (qi, acc) in acc.iter().enumerate() {
-                _mm256_storeu_ps(o.add(qi * d + c), acc[0]);
-                _mm256_storeu_ps(o.add(qi * d + c + 8), acc[1]);
             }
         }
     }
@@ -320,6 +361,68 @@ mod tests {
         }
     }
 
+    /// One call over several KV heads (whole positions prefetched, as a task of a whole row
+    /// asks) gives each head's queries exactly what a call per head gives: 1 to 6 queries
+    /// per head (more than the SIMD loops take at once for 6), f32 and f16 caches, head
+    /// sizes for the SIMD loops and the portable ones.
+    #[test]
+    fn several_heads_equal_one_head_at_a_time() {
+        for (d, heads, keys) in [(64, 3, 37), (24, 2, 9), (128, 4, 1)] {
+            for group in [1, 3, 6] {
+                let positions = keys + 5;
+                let k = noise(positions * heads * d, 4);
+                let v = noise(positions * heads * d, 5);
+                let queries = noise(heads * group * d, 6);
+                let mut k16 = vec![0u16; k.len()];
+                let mut v16 = vec![0u16; v.len()];
+                crate::vector_math::to_f16(&k, &mut k16);
+                crate::vector_math::to_f16(&v, &mut v16);
+                let range = 2..2 + keys;
+                same_by_heads(&queries, &KvView::new(&k, &v, heads, d), range.clone());
+                same_by_heads(&queries, &KvView::new(&k16, &v16, heads, d), range);
+            }
+        }
+    }
+
+    /// [`attend`] over all of `kv`'s heads in one call and one head at a time: the same bits.
+    fn same_by_heads<E: KvElement>(
+        queries: &[f32],
+        kv: &KvView<'_, E>,
+        range: std::ops::Range<usize>,
+    ) {
+        let (d, heads) = (kv.head_stride, kv.position_stride / kv.head_stride);
+        let mut together = vec![0f32; queries.len()];
+        let whole = kv.with_prefetch(Prefetch::Position);
+        attend(
+            queries,
+            &whole,
+            0..heads,
+            range.clone(),
+            0.125,
+            &mut vec![],
+            &mut together,
+        );
+        let per_head = queries.len() / heads;
+        for g in 0..heads {
+            let mut alone = vec![0f32; per_head];
+            let queries = &queries[g * per_head..(g + 1) * per_head];
+            attend(
+                queries,
+                kv,
+                g..g + 1,
+                range.clone(),
+                0.125,
+                &mut vec![],
+                &mut alone,
+            );
+            let same = alone
+                .iter()
+                .zip(&together[g * per_head..(g + 1) * per_head])
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "head {g} of {heads}, d {d}, {} queries", per_head / d);
+        }
+    }
+
     /// [`attend`] of `queries` over `kv` against attention in f64 over the same keys and
     /// values as f32 (`k`, `v`).
     fn attend_matches_f64<E: KvElement>(
@@ -331,7 +434,15 @@ mod tests {
     ) {
         let d = kv.head_stride;
         let mut out = vec![0f32; queries.len()];
-        attend(queries, kv, g, range.clone(), 0.125, &mut vec![], &mut out);
+        attend(
+            queries,
+            kv,
+            g..g + 1,
+            range.clone(),
+            0.125,
+            &mut vec![],
+            &mut out,
+        );
         let at = |j: usize| j * kv.position_stride + g * d;
         for (query, out) in queries.chunks_exact(d).zip(out.chunks_exact(d)) {
             let scores: Vec<f64> = range

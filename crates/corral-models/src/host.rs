@@ -163,10 +163,10 @@ impl Attention {
         let mut out = vec![0f32; positions.len() * heads * d];
         // One parallel region per layer. The query heads of one KV head read the same keys and
         // values, so with enough rows a task takes them together (each key and value read once
-        // for all of them), and with many rows a task takes a whole row: its KV heads one
-        // after the other, so that one core reads all of the sequence's cache lines (they are
-        // `[position, kv head, dim]`) instead of each core a strided third of them. With few
-        // rows (one sequence decoding) a task per query head keeps every thread busy.
+        // for all of them), and with many rows a task takes a whole row: all KV heads in one
+        // pass over the sequence's cache positions (`[position, kv head, dim]`, so one stream
+        // in order instead of a strided one per head). With few rows (one sequence decoding)
+        // a task per query head keeps every thread busy.
         let threads = rayon::current_num_threads();
         let per_task = if positions.len() >= 2 * threads {
             heads
@@ -176,36 +176,32 @@ impl Attention {
             1
         };
         let mut chunks: Vec<&mut [f32]> = out.chunks_mut(per_task * d).collect();
-        team::for_each_mut(&mut chunks, |index, out_rows| {
+        team::for_each_mut(&mut chunks, |index, out| {
             let first_head = index * per_task;
-            let (r, first_head) = (first_head / heads, first_head % heads);
+            let (r, h) = (first_head / heads, first_head % heads);
             let (seq, p) = positions[r];
             let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
+            let queries = &q[(r * heads + h) * d..][..per_task * d];
+            // The KV heads of the task's query heads (one, or all of them).
+            let kv_range = h / repeat..(h + per_task).div_ceil(repeat);
+            let prefetch = if kv_range.len() > 1 {
+                Prefetch::Position
+            } else {
+                Prefetch::Head
+            };
             fn run<E: KvElement>(
                 queries: &[f32],
                 kv: &KvView<'_, E>,
-                (g, keys, scale): (usize, std::ops::Range<usize>, f32),
+                (heads, keys, scale): (std::ops::Range<usize>, std::ops::Range<usize>, f32),
                 out: &mut [f32],
             ) {
-                SCORES.with_borrow_mut(|scores| attend(queries, kv, g, keys, scale, scores, out));
+                SCORES
+                    .with_borrow_mut(|scores| attend(queries, kv, heads, keys, scale, scores, out));
             }
-            // One call per KV head of the task's query heads.
-            let per_call = per_task.min(repeat);
-            // A task of a whole row streams the sequence's cache in order in its first call.
-            let whole_row = per_task == heads && kv_heads > 1;
-            for (i, out) in out_rows.chunks_mut(per_call * d).enumerate() {
-                let h = first_head + i * per_call;
-                let queries = &q[(r * heads + h) * d..][..per_call * d];
-                let job = (h / repeat, keys.clone(), scale);
-                let prefetch = match (whole_row, i) {
-                    (false, _) => Prefetch::Head,
-                    (true, 0) => Prefetch::Position,
-                    (true, _) => Prefetch::Nothing,
-                };
-                match &views[seq] {
-                    HostKv::F32(kv) => run(queries, &kv.with_prefetch(prefetch), job, out),
-                    HostKv::F16(kv) => run(queries, &kv.with_prefetch(prefetch), job, out),
-                }
+            let job = (kv_range, keys, scale);
+            match &views[seq] {
+                HostKv::F32(kv) => run(queries, &kv.with_prefetch(prefetch), job, out),
+                HostKv::F16(kv) => run(queries, &kv.with_prefetch(prefetch), job, out),
             }
         });
         self.o.forward_host(&out)
