@@ -328,59 +328,81 @@ mod tests {
     use super::*;
     use crate::test_noise::noise;
 
-    /// Attention of groups of 1 to 6 queries of one KV head (SIMD where the CPU has it, in
-    /// groups of up to four, and the portable loops for a head size that is not a multiple of
-    /// 16) against a plain f64 computation, query by query, from an f32 cache and from an f16
-    /// cache (against the f64 computation on the f16 values).
-    #[test]
-    fn attention_matches_f64() {
-        for (d, heads, keys) in [(64, 3, 37), (24, 2, 9), (128, 1, 1)] {
-            for group in [1, 3, 6] {
-                let positions = keys + 5;
-                let k = noise(positions * heads * d, 1);
-                let v = noise(positions * heads * d, 2);
-                let queries = noise(group * d, 3);
-                let (g, range) = (heads - 1, 3..3 + keys);
-                let f32_cache = KvView::new(&k, &v, heads, d);
-                attend_matches_f64(&queries, &f32_cache, (&k, &v), g, range.clone());
+    /// A cache to attend: `heads` KV heads of size `d`, `range` the keys, `group` the
+    /// queries per head; keys and values in f32 and as the cache converts them to f16.
+    struct Case {
+        d: usize,
+        heads: usize,
+        group: usize,
+        range: std::ops::Range<usize>,
+        kv: (Vec<f32>, Vec<f32>),
+        kv16: (Vec<u16>, Vec<u16>),
+    }
 
-                // The cache's own conversion, and the f16 values read back for the reference.
-                let half = |x: &[f32]| -> (Vec<u16>, Vec<f32>) {
+    /// Head sizes for the SIMD loops (64, 128) and the portable ones (24), one to four KV
+    /// heads, 1 to 6 queries per head (more than the SIMD loops take at once for 6).
+    fn cases() -> impl Iterator<Item = Case> {
+        let shapes = [(64, 3, 37), (24, 2, 9), (128, 4, 1)];
+        shapes.into_iter().flat_map(|(d, heads, keys)| {
+            [1, 3, 6].into_iter().map(move |group| {
+                let positions = keys + 5;
+                let (k, v) = (
+                    noise(positions * heads * d, 1),
+                    noise(positions * heads * d, 2),
+                );
+                let half = |x: &[f32]| {
                     let mut h = vec![0u16; x.len()];
                     crate::vector_math::to_f16(x, &mut h);
-                    let back = h
-                        .iter()
-                        .map(|&b| half::f16::from_bits(b).to_f32())
-                        .collect();
-                    (h, back)
+                    h
                 };
-                let ((k16, k_back), (v16, v_back)) = (half(&k), half(&v));
-                let f16_cache = KvView::new(&k16, &v16, heads, d);
-                attend_matches_f64(&queries, &f16_cache, (&k_back, &v_back), g, range);
-            }
+                let kv16 = (half(&k), half(&v));
+                let range = 3..3 + keys;
+                Case {
+                    d,
+                    heads,
+                    group,
+                    range,
+                    kv: (k, v),
+                    kv16,
+                }
+            })
+        })
+    }
+
+    /// Attention of the queries of the last KV head (in runs of up to four where the CPU has
+    /// the SIMD loops) against a plain f64 computation, query by query, from an f32 cache and
+    /// from an f16 cache (against the f64 computation on the f16 values).
+    #[test]
+    fn attention_matches_f64() {
+        for c in cases() {
+            let Case { d, heads, .. } = c;
+            let queries = noise(c.group * d, 3);
+            let (k, v) = (&c.kv.0, &c.kv.1);
+            let f32_cache = KvView::new(k, v, heads, d);
+            attend_matches_f64(&queries, &f32_cache, (k, v), heads - 1, c.range.clone());
+            let back = |h: &[u16]| -> Vec<f32> {
+                h.iter()
+                    .map(|&b| half::f16::from_bits(b).to_f32())
+                    .collect()
+            };
+            let (k16, v16) = (&c.kv16.0, &c.kv16.1);
+            let f16_cache = KvView::new(k16, v16, heads, d);
+            let values = (&back(k16)[..], &back(v16)[..]);
+            attend_matches_f64(&queries, &f16_cache, values, heads - 1, c.range);
         }
     }
 
     /// One call over several KV heads (whole positions prefetched, as a task of a whole row
-    /// asks) gives each head's queries exactly what a call per head gives: 1 to 6 queries
-    /// per head (more than the SIMD loops take at once for 6), f32 and f16 caches, head
-    /// sizes for the SIMD loops and the portable ones.
+    /// asks) gives each head's queries exactly what a call per head gives, from f32 and f16
+    /// caches.
     #[test]
     fn several_heads_equal_one_head_at_a_time() {
-        for (d, heads, keys) in [(64, 3, 37), (24, 2, 9), (128, 4, 1)] {
-            for group in [1, 3, 6] {
-                let positions = keys + 5;
-                let k = noise(positions * heads * d, 4);
-                let v = noise(positions * heads * d, 5);
-                let queries = noise(heads * group * d, 6);
-                let mut k16 = vec![0u16; k.len()];
-                let mut v16 = vec![0u16; v.len()];
-                crate::vector_math::to_f16(&k, &mut k16);
-                crate::vector_math::to_f16(&v, &mut v16);
-                let range = 2..2 + keys;
-                same_by_heads(&queries, &KvView::new(&k, &v, heads, d), range.clone());
-                same_by_heads(&queries, &KvView::new(&k16, &v16, heads, d), range);
-            }
+        for c in cases() {
+            let queries = noise(c.heads * c.group * c.d, 6);
+            let (k, v) = (&c.kv.0, &c.kv.1);
+            same_by_heads(&queries, &KvView::new(k, v, c.heads, c.d), c.range.clone());
+            let (k16, v16) = (&c.kv16.0, &c.kv16.1);
+            same_by_heads(&queries, &KvView::new(k16, v16, c.heads, c.d), c.range);
         }
     }
 
