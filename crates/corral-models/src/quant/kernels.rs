@@ -109,7 +109,11 @@ pub(super) fn pair_tile<const T: usize>(
     debug_assert!(a.holds(blocks) && b.holds(blocks));
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512 && a.format == b.format {
-        debug_assert!(x.iter().all(|t| t.q.len() == BLOCK * t.scale.len()));
+        // The kernels read every token's activations through raw pointers.
+        assert!(x.iter().all(|t| t.scale.len() == blocks
+            && t.sum.len() == blocks
+            && t.qsum.len() == blocks
+            && t.q.len() == BLOCK * blocks));
         // SAFETY: `matmul_many` checked the CPU's features; groups of one matrix hold all
         // of its blocks (`QuantMatrix::group`; asserted in debug builds, as in `group_tile`)
         // — a check per tile here would sit on the decode's hottest path.
@@ -389,21 +393,6 @@ mod x86 {
         _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
     }
 
-    /// The per-block float steps of the two-group kernels (see `group_scalar`).
-    macro_rules! finish_block512 {
-        ($groups:expr, $x:expr, $b:expr, $isum:expr, $acc:expr, $offset:expr, $super:expr) => {{
-            let ([ga, gb], x, b) = ($groups, $x, $b);
-            let (d, m) = block_scales512(ga, gb, b, $super);
-            for t in 0..T {
-                let ds = _mm512_mul_ps(d, _mm512_set1_ps(x[t].scale[b]));
-                $acc[t] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps($isum[t]), $acc[t]);
-                if let Some(m) = m {
-                    $offset[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(x[t].sum[b]), $offset[t]);
-                }
-            }
-        }};
-    }
-
     /// Two groups' f16 values at entry `at` (8 rows each) as 16 f32 lanes.
     #[inline(always)]
     unsafe fn halves512(a: &[u16], b: &[u16], at: usize) -> __m512 {
@@ -424,13 +413,14 @@ mod x86 {
     /// super-block `d` and `dmin` of this block ([`super_scales512`]).
     #[inline(always)]
     unsafe fn block_scales512(
+        format: BlockFormat,
         a: &GroupRef<'_>,
         b: &GroupRef<'_>,
         blk: usize,
         sup: (__m512, __m512),
     ) -> (__m512, Option<__m512>) {
         let at = blk * a.meta;
-        match a.format {
+        match format {
             BlockFormat::Q4_0 => {
                 let d = halves512(a.scale, b.scale, at);
                 (d, Some(_mm512_mul_ps(d, _mm512_set1_ps(-8.0))))
@@ -451,8 +441,13 @@ mod x86 {
     /// Q4K's super-block `d` and `dmin` for block `blk` of two groups (read once per
     /// super-block of 8 blocks instead of once per block; zeros for other formats).
     #[inline(always)]
-    unsafe fn super_scales512(a: &GroupRef<'_>, b: &GroupRef<'_>, blk: usize) -> (__m512, __m512) {
-        match a.format {
+    unsafe fn super_scales512(
+        format: BlockFormat,
+        a: &GroupRef<'_>,
+        b: &GroupRef<'_>,
+        blk: usize,
+    ) -> (__m512, __m512) {
+        match format {
             BlockFormat::Q4K => (
                 halves512(a.scale, b.scale, (blk / 8) * a.meta),
                 halves512(a.min, b.min, (blk / 8) * a.meta),
@@ -461,42 +456,69 @@ mod x86 {
         }
     }
 
-    /// [`group_blocks`] for two groups at once (`$va`, `$vb`: their block's values).
+    /// [`group_blocks`] for two groups at once (`$va`, `$vb`: their block's values): one copy
+    /// of the loops per format, the offsets in a second pass (as there, so that with 8
+    /// tokens the first pass keeps its sums and accumulators in registers), activations read
+    /// through raw pointers (every token's slices hold the row's blocks, asserted by
+    /// `pair_tile`).
     macro_rules! pair_blocks {
-        ($groups:expr, $x:expr, $bytes:expr, |$va:ident, $vb:ident, $blk:ident| $isum:expr) => {{
+        ($groups:expr, $x:expr, $bytes:expr, [$($format:ident),+], |$va:ident, $vb:ident, $blk:ident| $isum:expr) => {{
             let ([ga, gb], x) = ($groups, $x);
-            let mut acc = [_mm512_setzero_ps(); T];
-            let mut offset = [_mm512_setzero_ps(); T];
-            let mut sup = (_mm512_setzero_ps(), _mm512_setzero_ps());
-            for $blk in 0..x[0].scale.len() {
-                if $blk % 8 == 0 {
-                    sup = super_scales512(ga, gb, $blk);
-                }
-                let $va = ga.values.as_ptr().add($blk * ga.stride);
-                let $vb = gb.values.as_ptr().add($blk * gb.stride);
-                prefetch($va, ROWS * $bytes);
-                prefetch($vb, ROWS * $bytes);
-                let isum: [__m512i; T] = $isum;
-                finish_block512!([ga, gb], x, $blk, isum, acc, offset, sup);
+            macro_rules! with_format {
+                ($fmt:expr) => {{
+                    let blocks = x[0].scale.len();
+                    let scale: [*const f32; T] = std::array::from_fn(|t| x[t].scale.as_ptr());
+                    let mut acc = [_mm512_setzero_ps(); T];
+                    let mut sup = (_mm512_setzero_ps(), _mm512_setzero_ps());
+                    for $blk in 0..blocks {
+                        if $fmt == BlockFormat::Q4K && $blk % 8 == 0 {
+                            sup = super_scales512($fmt, ga, gb, $blk);
+                        }
+                        let $va = ga.values.as_ptr().add($blk * ga.stride);
+                        let $vb = gb.values.as_ptr().add($blk * gb.stride);
+                        prefetch($va, ROWS * $bytes);
+                        prefetch($vb, ROWS * $bytes);
+                        let isum: [__m512i; T] = $isum;
+                        let (d, _) = block_scales512($fmt, ga, gb, $blk, sup);
+                        for t in 0..T {
+                            let ds = _mm512_mul_ps(d, _mm512_set1_ps(*scale[t].add($blk)));
+                            acc[t] = _mm512_fmadd_ps(ds, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+                        }
+                    }
+                    if $fmt != BlockFormat::Q8_0 {
+                        let sum: [*const f32; T] = std::array::from_fn(|t| x[t].sum.as_ptr());
+                        let mut offset = [_mm512_setzero_ps(); T];
+                        for b in 0..blocks {
+                            if $fmt == BlockFormat::Q4K && b % 8 == 0 {
+                                sup = super_scales512($fmt, ga, gb, b);
+                            }
+                            if let (_, Some(m)) = block_scales512($fmt, ga, gb, b, sup) {
+                                for t in 0..T {
+                                    let s = _mm512_set1_ps(*sum[t].add(b));
+                                    offset[t] = _mm512_fmadd_ps(m, s, offset[t]);
+                                }
+                            }
+                        }
+                        for t in 0..T {
+                            acc[t] = _mm512_add_ps(acc[t], offset[t]);
+                        }
+                    }
+                    results512(acc)
+                }};
             }
-            results512(ga.format, acc, offset)
+            match ga.format {
+                $(BlockFormat::$format => with_format!(BlockFormat::$format),)+
+                _ => unreachable!("`pair_tile` picks the kernel by format"),
+            }
         }};
     }
 
     /// `[token][group][row]` results of the two-group accumulators.
     #[inline(always)]
-    unsafe fn results512<const T: usize>(
-        format: BlockFormat,
-        acc: [__m512; T],
-        offset: [__m512; T],
-    ) -> [[[f32; ROWS]; 2]; T] {
+    unsafe fn results512<const T: usize>(acc: [__m512; T]) -> [[[f32; ROWS]; 2]; T] {
         std::array::from_fn(|t| {
-            let v = match format {
-                BlockFormat::Q8_0 => acc[t],
-                _ => _mm512_add_ps(acc[t], offset[t]),
-            };
             let mut out = [[0f32; ROWS]; 2];
-            _mm512_storeu_ps(out.as_mut_ptr() as *mut f32, v);
+            _mm512_storeu_ps(out.as_mut_ptr() as *mut f32, acc[t]);
             out
         })
     }
@@ -509,7 +531,7 @@ mod x86 {
         x: &[ActRef<'_>; T],
     ) -> [[[f32; ROWS]; 2]; T] {
         let mask = _mm512_set1_epi8(0x0f);
-        pair_blocks!([a, b], x, 16, |va, vb, blk| {
+        pair_blocks!([a, b], x, 16, [Q4_0, Q4_1, Q4K], |va, vb, blk| {
             // Low and high nibbles in two chains per token, unless the tokens alone give
             // enough independent chains (and the registers are needed for them).
             let split = T < 8;
@@ -547,9 +569,9 @@ mod x86 {
         x: &[ActRef<'_>; T],
     ) -> [[[f32; ROWS]; 2]; T] {
         let flip = _mm512_set1_epi8(-128);
-        pair_blocks!([a, b], x, 32, |va, vb, blk| {
+        pair_blocks!([a, b], x, 32, [Q8_0], |va, vb, blk| {
             let mut isum: [__m512i; T] =
-                std::array::from_fn(|t| _mm512_set1_epi32(-128 * x[t].qsum[blk]));
+                std::array::from_fn(|t| _mm512_set1_epi32(-128 * *x[t].qsum.as_ptr().add(blk)));
             for c in 0..8 {
                 let w = _mm512_xor_si512(load_pair(va.add(32 * c), vb.add(32 * c)), flip);
                 for t in 0..T {
