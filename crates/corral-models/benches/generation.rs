@@ -8,7 +8,10 @@
 //!
 //! Then batched decoding: 1, 2, 4, 8 and 16 sequences stepped together through
 //! `forward_batch` (`--decode` steps each, after a `--prompt`-token prefill of each), as
-//! aggregate tok/s and its ratio to one sequence.
+//! aggregate tok/s and its ratio to one sequence. Each run measures every batch size in turn,
+//! so that the ratio compares sizes measured minutes apart at most, not a whole table apart
+//! (on a shared machine one sequence's speed drifts by tens of percent over minutes): the
+//! ratio is the median over runs of each run's own ratio.
 //!
 //! The thread count is candle's (rayon's) pool size: all cores unless `RAYON_NUM_THREADS` is
 //! set. Each figure is the median over `--runs` runs; every run starts from an empty cache.
@@ -220,45 +223,46 @@ fn main() {
     let model = corral_models::load(&args.model, &args.load_options()).expect("load model");
     println!("\nbatched decode (forward_batch), aggregate over the batch");
     println!("{:>10} {:>14} {:>12}", "sequences", "tok/s", "vs 1");
-    let mut single = None;
-    for &n in &args.sizes {
-        let rate = bench_batched(&args, &model, n);
-        let base = *single.get_or_insert(rate);
-        println!("{n:>10} {rate:>14.1} {:>11.2}x", rate / base);
+    // rates[run][size]; the first run warms up and is dropped.
+    let rates: Vec<Vec<f64>> = (0..args.runs + 1)
+        .map(|_| {
+            let sizes = args.sizes.iter();
+            sizes.map(|&n| bench_batched(&args, &model, n)).collect()
+        })
+        .skip(1)
+        .collect();
+    for (i, &n) in args.sizes.iter().enumerate() {
+        let rate = median(rates.iter().map(|run| run[i]).collect());
+        let ratio = median(rates.iter().map(|run| run[i] / run[0]).collect());
+        println!("{n:>10} {rate:>14.1} {ratio:>11.2}x");
     }
 }
 
-/// Aggregate decode tok/s of `n` sequences stepped together (median of `--runs`).
+/// Aggregate decode tok/s of `n` sequences stepped together (one run).
 fn bench_batched(args: &Args, model: &corral_models::Model, n: usize) -> f64 {
-    let mut rates = Vec::new();
-    for run in 0..args.runs + 1 {
-        let mut seqs: Vec<_> = (0..n).map(|_| model.new_sequence()).collect();
-        let mut next = Vec::with_capacity(n);
-        for (i, seq) in seqs.iter_mut().enumerate() {
-            // Different prompts per sequence.
-            let prompt: Vec<u32> = prompt_ids(args.prompt + i)[i..].to_vec();
-            let logits = model
-                .forward(seq, &prompt, LogitsRequest::Last)
-                .expect("prefill");
-            next.push(vec![argmax(logits.last())]);
-        }
-        let t = Instant::now();
-        for _ in 0..args.decode {
-            let mut batch: Vec<(&mut corral_models::Sequence, &[u32])> = seqs
-                .iter_mut()
-                .zip(&next)
-                .map(|(s, f)| (s, f.as_slice()))
-                .collect();
-            let logits = model
-                .forward_batch(&mut batch, LogitsRequest::Last)
-                .expect("batched decode");
-            next = logits.iter().map(|l| vec![argmax(l.last())]).collect();
-        }
-        if run > 0 {
-            rates.push((n * args.decode) as f64 / t.elapsed().as_secs_f64());
-        }
+    let mut seqs: Vec<_> = (0..n).map(|_| model.new_sequence()).collect();
+    let mut next = Vec::with_capacity(n);
+    for (i, seq) in seqs.iter_mut().enumerate() {
+        // Different prompts per sequence.
+        let prompt: Vec<u32> = prompt_ids(args.prompt + i)[i..].to_vec();
+        let logits = model
+            .forward(seq, &prompt, LogitsRequest::Last)
+            .expect("prefill");
+        next.push(vec![argmax(logits.last())]);
     }
-    median(rates)
+    let t = Instant::now();
+    for _ in 0..args.decode {
+        let mut batch: Vec<(&mut corral_models::Sequence, &[u32])> = seqs
+            .iter_mut()
+            .zip(&next)
+            .map(|(s, f)| (s, f.as_slice()))
+            .collect();
+        let logits = model
+            .forward_batch(&mut batch, LogitsRequest::Last)
+            .expect("batched decode");
+        next = logits.iter().map(|l| vec![argmax(l.last())]).collect();
+    }
+    (n * args.decode) as f64 / t.elapsed().as_secs_f64()
 }
 
 /// Whether the CPU has AVX-512F (false on other architectures).
