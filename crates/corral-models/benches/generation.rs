@@ -106,14 +106,23 @@ fn prompt_ids(n: usize) -> Vec<u32> {
     (0..n as u32).map(|i| 100 + (i * 7919) % 48000).collect()
 }
 
+/// The first index of the largest value: the maximum over 16 lanes (which the compiler
+/// vectorizes), then its first position. With 8 sequences a plain scan of their 49k-entry
+/// rows, serial between two forward passes, was about 1.5% of a decode step.
 fn argmax(v: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    let chunks = v.chunks_exact(16);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+    for chunk in chunks {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = if x > *m { x } else { *m };
         }
     }
-    best as u32
+    let max = lanes.iter().fold(tail, |m, &x| m.max(x));
+    v.iter().position(|&x| x == max).unwrap_or(0) as u32
 }
 
 /// (prefill tok/s, decode tok/s) of one run.

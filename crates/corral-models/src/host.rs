@@ -91,6 +91,14 @@ impl RmsNorm {
         let w = self
             .weight_f32()
             .ok_or_else(|| ModelError::InvalidRequest("RMSNorm weight not in f32".into()))?;
+        let n = w.len().max(1);
+        Ok(rows_in_parallel(x.len() / n, |rows| {
+            self.normalize(&x[rows.start * n..rows.end * n], w)
+        }))
+    }
+
+    /// [`RmsNorm::forward_host`] of some rows, on this thread.
+    fn normalize(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
         let n = w.len();
         let mut out = Vec::with_capacity(x.len());
         // Up to eight rows at once: each row's squares are still summed in order (one chain of
@@ -110,7 +118,7 @@ impl RmsNorm {
                 out.extend(row.iter().zip(w).map(|(&v, &a)| v / m * a));
             }
         }
-        Ok(out)
+        out
     }
 }
 
@@ -226,7 +234,13 @@ impl Mlp {
         let [gate, up]: [Vec<f32>; 2] = Linear::forward_host_many(&[&self.gate, &self.up], x)?
             .try_into()
             .map_err(|_| ModelError::InvalidRequest("gate/up projection count".into()))?;
-        self.down.forward_host(&silu_mul(&gate, &up))
+        let width = self.gate.dims().0.max(1);
+        let rows = gate.len() / width;
+        let hidden = rows_in_parallel(rows, |r| {
+            let span = r.start * width..r.end * width;
+            silu_mul(&gate[span.clone()], &up[span])
+        });
+        self.down.forward_host(&hidden)
     }
 }
 
@@ -271,6 +285,27 @@ fn softmax(row: &[f32]) -> Vec<f32> {
     let e: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
     let sum: f32 = e.iter().sum();
     e.iter().map(|&v| v / sum).collect()
+}
+
+/// `f` over all `rows` (`f(range)` gives the rows `range` of the result, in order): in one
+/// parallel region, a run of rows per thread, once there are two rows per thread (several
+/// sequences decoding together); on this thread otherwise. Row-wise steps between the matmuls
+/// (norms, activations) would otherwise leave the other threads waiting, for longer the more
+/// rows there are.
+fn rows_in_parallel(
+    rows: usize,
+    f: impl Fn(std::ops::Range<usize>) -> Vec<f32> + Sync,
+) -> Vec<f32> {
+    let threads = rayon::current_num_threads();
+    if threads < 2 || rows < 2 * threads {
+        return f(0..rows);
+    }
+    let per = rows.div_ceil(threads);
+    let mut parts: Vec<Vec<f32>> = vec![Vec::new(); rows.div_ceil(per)];
+    team::for_each_mut(&mut parts, |i, part| {
+        *part = f(i * per..((i + 1) * per).min(rows));
+    });
+    parts.concat()
 }
 
 /// `x += y`, elementwise.

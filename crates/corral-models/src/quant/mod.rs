@@ -727,9 +727,12 @@ impl Q8Activations {
             .zip(q.chunks_mut(cols.max(1)))
             .zip(blocks.chunks_mut((cols / BLOCK).max(1)))
             .collect();
-        if rows.len() >= 32 {
-            // A task per run of 8 rows.
-            let mut runs: Vec<&mut [Row<'_>]> = rows.chunks_mut(8).collect();
+        let threads = rayon::current_num_threads();
+        if threads > 1 && rows.len() >= 2 * threads {
+            // A task per run of up to 8 rows (several sequences decoding together: a run per
+            // thread; a prompt: runs of 8).
+            let per = rows.len().div_ceil(threads).min(8);
+            let mut runs: Vec<&mut [Row<'_>]> = rows.chunks_mut(per).collect();
             crate::team::for_each_mut(&mut runs, |_, run| run.iter_mut().for_each(quantize_row));
         } else {
             rows.iter_mut().for_each(quantize_row);
