@@ -99,6 +99,7 @@ pub(super) fn group_tile<const T: usize>(
 
 /// `[token][group][row]` dot products of two groups of the same matrix with `T` tokens: with
 /// [`Kernel::Avx512`] in one pass of 512-bit registers, otherwise one group after the other.
+#[inline]
 pub(super) fn pair_tile<const T: usize>(
     kernel: Kernel,
     groups: [&GroupRef<'_>; 2],
@@ -524,6 +525,7 @@ mod x86 {
     }
 
     /// [`q4_vnni`] for two groups at once in 512-bit registers.
+    #[inline]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     pub(super) unsafe fn q4_vnni512<const T: usize>(
         a: &GroupRef<'_>,
@@ -562,6 +564,7 @@ mod x86 {
     }
 
     /// [`q8_vnni`] for two groups at once in 512-bit registers.
+    #[inline]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     pub(super) unsafe fn q8_vnni512<const T: usize>(
         a: &GroupRef<'_>,

@@ -518,6 +518,39 @@ impl QuantMatrix {
         kernel: Kernel,
         out: &ColumnWriter<'_>,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx512 {
+            return self.groups_times_avx512(range, acts, out);
+        }
+        self.groups_times_with(range, acts, kernel, out)
+    }
+
+    /// [`QuantMatrix::groups_times`] compiled with the 512-bit kernels' features, so that
+    /// they are inlined into the loop over pairs and tiles (results straight from registers
+    /// to the output, the groups' views never through the stack).
+    ///
+    /// # Safety
+    /// As `groups_times`; the CPU has the features (`matmul_many` checked the kernel).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn groups_times_avx512(
+        &self,
+        range: std::ops::Range<usize>,
+        acts: &[ActRef<'_>],
+        out: &ColumnWriter<'_>,
+    ) {
+        self.groups_times_with(range, acts, Kernel::Avx512, out)
+    }
+
+    /// The body of [`QuantMatrix::groups_times`].
+    #[inline(always)]
+    unsafe fn groups_times_with(
+        &self,
+        range: std::ops::Range<usize>,
+        acts: &[ActRef<'_>],
+        kernel: Kernel,
+        out: &ColumnWriter<'_>,
+    ) {
         let (rows, tokens) = (self.rows, acts.len());
         let mut g = range.start;
         while g < range.end {
