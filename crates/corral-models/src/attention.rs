@@ -53,47 +53,17 @@ pub(crate) struct KvView<'a, E> {
     pub v: &'a [E],
     pub head_stride: usize,
     pub position_stride: usize,
-    /// What the key pass prefetches ahead of the key in use.
-    pub prefetch: Prefetch,
-}
-
-// Not derived: `E` need not be `Copy` for the view to be.
-impl<E> Clone for KvView<'_, E> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<E> Copy for KvView<'_, E> {}
-
-/// Which cache lines the key pass of [`attend`] prefetches ahead (keys and values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Prefetch {
-    /// The KV head's own rows.
-    Head,
-    /// Whole positions (every KV head's row): for a caller that attends all KV heads of the
-    /// sequence one after the other, so that the first call streams the cache in order
-    /// and the later ones find it in the core's caches.
-    Position,
-    /// Nothing (an earlier call fetched it).
-    Nothing,
 }
 
 impl<'a, E> KvView<'a, E> {
-    /// The cache rows `[positions, kv_heads, head_dim]` of `k` and `v`, prefetching each
-    /// head's rows.
+    /// The cache rows `[positions, kv_heads, head_dim]` of `k` and `v`.
     pub(crate) fn new(k: &'a [E], v: &'a [E], kv_heads: usize, head_dim: usize) -> Self {
         Self {
             k,
             v,
             head_stride: head_dim,
             position_stride: kv_heads * head_dim,
-            prefetch: Prefetch::Head,
         }
-    }
-
-    /// The view with another [`Prefetch`].
-    pub(crate) fn with_prefetch(self, prefetch: Prefetch) -> Self {
-        Self { prefetch, ..self }
     }
 }
 
@@ -122,35 +92,40 @@ pub(crate) fn attend<E: KvElement>(
     let in_bounds = keys.is_empty() || last <= kv.k.len().min(kv.v.len());
     assert!(in_bounds, "attention keys past the cache");
     weights.clear();
-    weights.resize(n * rows.max(MAX_GROUP), 0.0);
+    // A row of `n` weights per query, then each query's largest score.
+    weights.resize((n + 1) * rows.max(MAX_GROUP), 0.0);
     #[cfg(target_arch = "x86_64")]
     if d.is_multiple_of(LANES) && crate::vector_math::avx2_fma_f16c() {
         // SAFETY (all): the CPU has AVX2, FMA and F16C; every row read is in bounds
-        // (checked above); `weights` holds a row of `n` per query.
-        let one_call = |queries: &[f32], kv: &KvView<'_, E>, heads, w: &mut [f32], out| unsafe {
-            match queries.len() / d / heads_len(&heads) {
-                1 => x86::attend::<1, E>(queries, kv, heads, keys.clone(), scale, w, out),
-                2 => x86::attend::<2, E>(queries, kv, heads, keys.clone(), scale, w, out),
-                3 => x86::attend::<3, E>(queries, kv, heads, keys.clone(), scale, w, out),
-                _ => x86::attend::<4, E>(queries, kv, heads, keys.clone(), scale, w, out),
-            }
-        };
+        // (checked above); `weights` holds a row of `n` and a maximum per query.
+        let one_call =
+            |queries: &[f32], heads: std::ops::Range<usize>, ahead, w: &mut [f32], out| {
+                let per_head = queries.len() / d / heads.len();
+                let run = (kv, heads, keys.clone(), ahead);
+                unsafe {
+                    match per_head {
+                        1 => x86::attend::<1, E>(queries, run, scale, w, out),
+                        2 => x86::attend::<2, E>(queries, run, scale, w, out),
+                        3 => x86::attend::<3, E>(queries, run, scale, w, out),
+                        _ => x86::attend::<4, E>(queries, run, scale, w, out),
+                    }
+                }
+            };
         if group <= MAX_GROUP {
-            one_call(queries, kv, heads, weights, out);
+            one_call(queries, heads.clone(), heads, weights, out);
         } else {
             // More queries per KV head than the loops take at once: each head in runs of
-            // `MAX_GROUP`, the whole positions prefetched (if asked) by the first run only.
-            let mut kv = *kv;
+            // `MAX_GROUP`, the first run prefetching the rows of every head of the call (one
+            // stream in order over whole positions when the call has all of them).
+            let mut ahead = heads.clone();
             let per_head = queries.chunks(group * d).zip(out.chunks_mut(group * d));
             for (g, (queries, out)) in heads.zip(per_head) {
                 let runs = queries
                     .chunks(MAX_GROUP * d)
                     .zip(out.chunks_mut(MAX_GROUP * d));
                 for (queries, out) in runs {
-                    one_call(queries, &kv, g..g + 1, weights, out);
-                    if kv.prefetch == Prefetch::Position {
-                        kv.prefetch = Prefetch::Nothing;
-                    }
+                    one_call(queries, g..g + 1, ahead.clone(), weights, out);
+                    ahead = 0..0;
                 }
             }
         }
@@ -183,21 +158,16 @@ pub(crate) fn attend<E: KvElement>(
     }
 }
 
-/// The number of KV heads in a range (for the dispatch on queries per head).
-#[cfg(target_arch = "x86_64")]
-fn heads_len(heads: &std::ops::Range<usize>) -> usize {
-    heads.len().max(1)
-}
-
 /// Query heads attended together by one call of the SIMD loops.
 const MAX_GROUP: usize = 4;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{KvElement, KvView, Prefetch, LANES, MAX_GROUP};
+    use super::{KvElement, KvView, LANES, MAX_GROUP};
     use crate::vector_math::softmax_in_place;
     use crate::vector_math::x86::sum8;
     use std::arch::x86_64::*;
+    use std::ops::Range;
 
     /// Keys (and values) ahead of the one in use that are prefetched: the cache of a layer
     /// comes from L3 or memory, with a stride the hardware prefetcher follows too slowly.
@@ -220,30 +190,27 @@ mod x86 {
     /// [`super::attend`] of `Q` queries per KV head with 256-bit registers, for `head_dim` a
     /// multiple of 16 and key rows checked to be in bounds: each key and value row is loaded
     /// once for all `Q` queries of its head, and the key pass visits each position once for
-    /// all heads. `weights` has a row of one slot per key for each query.
+    /// all heads, prefetching the rows of the KV heads `ahead` (consecutive in a position, so
+    /// one run of bytes; all of them for a call over all heads, none for a call whose rows an
+    /// earlier one fetched). `weights` has a row of one slot per key for each query, then one
+    /// slot per query.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn attend<const Q: usize, E: KvElement>(
         queries: &[f32],
-        kv: &KvView<'_, E>,
-        heads: std::ops::Range<usize>,
-        keys: std::ops::Range<usize>,
+        (kv, heads, keys, ahead): (&KvView<'_, E>, Range<usize>, Range<usize>, Range<usize>),
         scale: f32,
         weights: &mut [f32],
         out: &mut [f32],
     ) {
-        debug_assert!(Q <= MAX_GROUP && queries.len() == heads.len() * Q * kv.head_stride);
-        debug_assert!(weights.len() >= heads.len() * Q * keys.len());
-        let d = kv.head_stride;
-        let size = std::mem::size_of::<E>();
-        // What one position's prefetch covers: from the first head's row, `ahead_bytes`.
-        let (ahead_at, ahead_bytes) = match kv.prefetch {
-            Prefetch::Head => (at_of(kv, heads.start), heads.len() * d * size),
-            Prefetch::Position => (at_of(kv, 0), kv.position_stride * size),
-            Prefetch::Nothing => (at_of(kv, heads.start), 0),
-        };
-        let n = keys.len();
+        let (d, n, rows) = (kv.head_stride, keys.len(), heads.len() * Q);
+        debug_assert!(Q <= MAX_GROUP && queries.len() == rows * d);
+        debug_assert!(weights.len() >= rows * (n + 1));
+        let (weights, max) = weights.split_at_mut(rows * n);
+        let max = &mut max[..rows];
+        max.fill(f32::NEG_INFINITY);
+        let ahead_at = at_of(kv, ahead.start);
+        let ahead_bytes = ahead.len() * d * std::mem::size_of::<E>();
         let (q, k, v) = (queries.as_ptr(), kv.k.as_ptr(), kv.v.as_ptr());
-        let mut max = vec![f32::NEG_INFINITY; heads.len() * Q];
         for (i, j) in keys.clone().enumerate() {
             // The values too: their pass is too short to hide the latency of a load.
             prefetch_row(k.wrapping_add(ahead_at(j + AHEAD)), ahead_bytes);
@@ -392,9 +359,8 @@ mod tests {
         }
     }
 
-    /// One call over several KV heads (whole positions prefetched, as a task of a whole row
-    /// asks) gives each head's queries exactly what a call per head gives, from f32 and f16
-    /// caches.
+    /// One call over several KV heads (as a task of a whole row makes) gives each head's
+    /// queries exactly what a call per head gives, from f32 and f16 caches.
     #[test]
     fn several_heads_equal_one_head_at_a_time() {
         for c in cases() {
@@ -413,36 +379,29 @@ mod tests {
         range: std::ops::Range<usize>,
     ) {
         let (d, heads) = (kv.head_stride, kv.position_stride / kv.head_stride);
-        let mut together = vec![0f32; queries.len()];
-        let whole = kv.with_prefetch(Prefetch::Position);
-        attend(
-            queries,
-            &whole,
-            0..heads,
-            range.clone(),
-            0.125,
-            &mut vec![],
-            &mut together,
-        );
+        let together = attended(queries, kv, 0..heads, range.clone());
         let per_head = queries.len() / heads;
         for g in 0..heads {
-            let mut alone = vec![0f32; per_head];
             let queries = &queries[g * per_head..(g + 1) * per_head];
-            attend(
-                queries,
-                kv,
-                g..g + 1,
-                range.clone(),
-                0.125,
-                &mut vec![],
-                &mut alone,
-            );
+            let alone = attended(queries, kv, g..g + 1, range.clone());
             let same = alone
                 .iter()
                 .zip(&together[g * per_head..(g + 1) * per_head])
                 .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "head {g} of {heads}, d {d}, {} queries", per_head / d);
         }
+    }
+
+    /// [`attend`]'s output for `queries` of the KV heads `heads` (scale 1/8).
+    fn attended<E: KvElement>(
+        queries: &[f32],
+        kv: &KvView<'_, E>,
+        heads: std::ops::Range<usize>,
+        range: std::ops::Range<usize>,
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; queries.len()];
+        attend(queries, kv, heads, range, 0.125, &mut vec![], &mut out);
+        out
     }
 
     /// [`attend`] of `queries` over `kv` against attention in f64 over the same keys and
@@ -455,16 +414,7 @@ mod tests {
         range: std::ops::Range<usize>,
     ) {
         let d = kv.head_stride;
-        let mut out = vec![0f32; queries.len()];
-        attend(
-            queries,
-            kv,
-            g..g + 1,
-            range.clone(),
-            0.125,
-            &mut vec![],
-            &mut out,
-        );
+        let out = attended(queries, kv, g..g + 1, range.clone());
         let at = |j: usize| j * kv.position_stride + g * d;
         for (query, out) in queries.chunks_exact(d).zip(out.chunks_exact(d)) {
             let scores: Vec<f64> = range

@@ -15,7 +15,7 @@
 use candle_core::{DType, Device, Tensor};
 use std::cell::RefCell;
 
-use crate::attention::{attend, KvElement, KvView, Prefetch};
+use crate::attention::{attend, KvElement, KvView};
 use crate::error::{ModelError, Result};
 use crate::kv_cache::{HostSlice, LayerCache};
 use crate::layers::{simd_kernel, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
@@ -192,11 +192,6 @@ impl Attention {
             let queries = &q[(r * heads + h) * d..][..per_task * d];
             // The KV heads of the task's query heads (one, or all of them).
             let kv_range = h / repeat..(h + per_task).div_ceil(repeat);
-            let prefetch = if kv_range.len() > 1 {
-                Prefetch::Position
-            } else {
-                Prefetch::Head
-            };
             fn run<E: KvElement>(
                 queries: &[f32],
                 kv: &KvView<'_, E>,
@@ -208,8 +203,8 @@ impl Attention {
             }
             let job = (kv_range, keys, scale);
             match &views[seq] {
-                HostKv::F32(kv) => run(queries, &kv.with_prefetch(prefetch), job, out),
-                HostKv::F16(kv) => run(queries, &kv.with_prefetch(prefetch), job, out),
+                HostKv::F32(kv) => run(queries, kv, job, out),
+                HostKv::F16(kv) => run(queries, kv, job, out),
             }
         });
         self.o.forward_host(&out)
