@@ -22,7 +22,7 @@ use std::time::Instant;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama;
-use corral_models::{KvCacheDtype, LanguageModel, LoadOptions, LogitsRequest};
+use corral_models::{KvCacheDtype, LanguageModel, LoadOptions, Logits, LogitsRequest};
 
 struct Args {
     model: PathBuf,
@@ -106,23 +106,20 @@ fn prompt_ids(n: usize) -> Vec<u32> {
     (0..n as u32).map(|i| 100 + (i * 7919) % 48000).collect()
 }
 
-/// The first index of the largest value: the maximum over 16 lanes (which the compiler
-/// vectorizes), then its first position. With 8 sequences a plain scan of their 49k-entry
-/// rows, serial between two forward passes, was about 1.5% of a decode step.
+/// The first index of the largest value of candle's logits (corral's use [`Logits::argmax`]).
 fn argmax(v: &[f32]) -> u32 {
-    let mut lanes = [f32::NEG_INFINITY; 16];
-    let chunks = v.chunks_exact(16);
-    let tail = chunks
-        .remainder()
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    for chunk in chunks {
-        for (m, &x) in lanes.iter_mut().zip(chunk) {
-            *m = if x > *m { x } else { *m };
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
         }
     }
-    let max = lanes.iter().fold(tail, |m, &x| m.max(x));
-    v.iter().position(|&x| x == max).unwrap_or(0) as u32
+    best as u32
+}
+
+/// The greedy pick from the last row of corral's logits.
+fn last_argmax(logits: &Logits) -> u32 {
+    logits.argmax(logits.rows().saturating_sub(1)).unwrap_or(0)
 }
 
 /// (prefill tok/s, decode tok/s) of one run.
@@ -140,13 +137,13 @@ fn bench_corral(args: &Args) -> Vec<Run> {
             .forward(&mut seq, &prompt, LogitsRequest::Last)
             .expect("prefill");
         let prefill = t.elapsed().as_secs_f64();
-        let mut next = argmax(logits.last());
+        let mut next = last_argmax(&logits);
         let t = Instant::now();
         for _ in 0..args.decode {
             let logits = model
                 .forward(&mut seq, &[next], LogitsRequest::Last)
                 .expect("decode");
-            next = argmax(logits.last());
+            next = last_argmax(&logits);
         }
         let decode = t.elapsed().as_secs_f64();
         runs.push((args.prompt as f64 / prefill, args.decode as f64 / decode));
@@ -257,7 +254,7 @@ fn bench_batched(args: &Args, model: &corral_models::Model, n: usize) -> f64 {
         let logits = model
             .forward(seq, &prompt, LogitsRequest::Last)
             .expect("prefill");
-        next.push(vec![argmax(logits.last())]);
+        next.push(vec![last_argmax(&logits)]);
     }
     let t = Instant::now();
     for _ in 0..args.decode {
@@ -269,7 +266,7 @@ fn bench_batched(args: &Args, model: &corral_models::Model, n: usize) -> f64 {
         let logits = model
             .forward_batch(&mut batch, LogitsRequest::Last)
             .expect("batched decode");
-        next = logits.iter().map(|l| vec![argmax(l.last())]).collect();
+        next = logits.iter().map(|l| vec![last_argmax(l)]).collect();
     }
     (n * args.decode) as f64 / t.elapsed().as_secs_f64()
 }
