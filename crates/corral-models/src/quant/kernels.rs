@@ -110,14 +110,15 @@ pub(super) fn pair_tile<const T: usize>(
     debug_assert!(a.holds(blocks) && b.holds(blocks));
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512 && a.format == b.format {
-        // The kernels read every token's activations through raw pointers.
+        // The kernels read every token's activations through raw pointers: a few length
+        // comparisons per token, checked per tile (as `group_tile` does).
         assert!(x.iter().all(|t| t.scale.len() == blocks
             && t.sum.len() == blocks
             && t.qsum.len() == blocks
             && t.q.len() == BLOCK * blocks));
         // SAFETY: `matmul_many` checked the CPU's features; groups of one matrix hold all
-        // of its blocks (`QuantMatrix::group`; asserted in debug builds, as in `group_tile`)
-        // — a check per tile here would sit on the decode's hottest path.
+        // of its blocks (`QuantMatrix::group`; asserted in debug builds only, as in
+        // `group_tile`: `holds` computes an extent per array, too much for every tile).
         return match a.format {
             BlockFormat::Q8_0 => unsafe { x86::q8_vnni512(a, b, x) },
             _ => unsafe { x86::q4_vnni512(a, b, x) },
