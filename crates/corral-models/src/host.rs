@@ -13,14 +13,16 @@
 //! by the same operations in the same order whatever the batch (tested).
 
 use candle_core::{DType, Device, Tensor};
+use std::borrow::Cow;
 use std::cell::RefCell;
+use std::ops::Range;
 
 use crate::attention::{attend, KvElement, KvView};
 use crate::error::{ModelError, Result};
 use crate::kv_cache::{HostSlice, LayerCache};
 use crate::layers::{simd_kernel, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
 use crate::mixtral::{top_k_renormalized, SparseMoe};
-use crate::quant::QuantMatrix;
+use crate::quant::{Activations, QuantMatrix};
 use crate::team;
 use crate::vector_math::silu_mul;
 
@@ -44,16 +46,20 @@ impl<'a> Rows<'a> {
 }
 
 impl Linear {
-    /// `x · Wᵢᵀ` for each map, `x` being `[tokens, in]`: one parallel region when all maps
-    /// use corral's kernels, candle's matmul otherwise.
-    pub(crate) fn forward_host_many(maps: &[&Linear], x: &[f32]) -> Result<Vec<Vec<f32>>> {
+    /// `x · Wᵢᵀ` for each map, `x` being `[tokens, in]` rows: one parallel region when all
+    /// maps use corral's kernels (rows that a step produces are produced and quantized in one
+    /// more), candle's matmul otherwise.
+    pub(crate) fn forward_host_many(maps: &[&Linear], x: Activations<'_>) -> Result<Vec<Vec<f32>>> {
         if let Some(mats) = Linear::simd_matrices(maps) {
-            return QuantMatrix::matmul_many(&mats, x, simd_kernel());
+            return QuantMatrix::matmul_many_of(&mats, x, simd_kernel());
         }
+        let Some(cols) = maps.first().map(|m| m.dims().1) else {
+            return Ok(vec![]);
+        };
+        let x = x.materialize(cols);
         maps.iter()
             .map(|m| {
-                let cols = m.dims().1;
-                let t = Tensor::from_slice(x, (x.len() / cols.max(1), cols), &Device::Cpu)?;
+                let t = Tensor::from_slice(&x, (x.len() / cols.max(1), cols), &Device::Cpu)?;
                 Ok(m.forward(&t)?
                     .to_dtype(DType::F32)?
                     .flatten_all()?
@@ -63,7 +69,7 @@ impl Linear {
     }
 
     /// [`Linear::forward_host_many`] for one map.
-    pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+    pub(crate) fn forward_host(&self, x: Activations<'_>) -> Result<Vec<f32>> {
         Self::forward_host_many(&[self], x)?
             .pop()
             .ok_or_else(|| ModelError::InvalidRequest("no output".into()))
@@ -84,41 +90,67 @@ impl Linear {
     }
 }
 
+impl<'a> Activations<'a> {
+    /// The rows as f32 values (produced rows: in one parallel region, as
+    /// [`rows_in_parallel`] runs them).
+    pub(crate) fn materialize(self, cols: usize) -> Cow<'a, [f32]> {
+        match self {
+            Activations::Given(x) => Cow::Borrowed(x),
+            Activations::Produced { rows, produce } => {
+                Cow::Owned(rows_in_parallel(rows, cols, produce))
+            }
+        }
+    }
+}
+
 impl RmsNorm {
-    /// Normalizes each row of `x`, as candle's CPU kernel does: `v / sqrt(Σv²/n + eps) · w`
-    /// with the squares summed in order.
-    pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let w = self
-            .weight_f32()
-            .ok_or_else(|| ModelError::InvalidRequest("RMSNorm weight not in f32".into()))?;
+    /// Calls `then` with the normalized rows of `x` as activations that a matmul produces
+    /// where it quantizes them.
+    pub(crate) fn with_rows<R>(
+        &self,
+        x: &[f32],
+        then: impl FnOnce(Activations<'_>) -> Result<R>,
+    ) -> Result<R> {
+        let w = self.weight()?;
         let n = w.len().max(1);
-        Ok(rows_in_parallel(x.len() / n, |rows| {
-            self.normalize(&x[rows.start * n..rows.end * n], w)
-        }))
+        let produce = |rows: Range<usize>, out: &mut [f32]| {
+            self.normalize(&x[rows.start * n..rows.end * n], w, out)
+        };
+        then(Activations::Produced {
+            rows: x.len() / n,
+            produce: &produce,
+        })
     }
 
-    /// [`RmsNorm::forward_host`] of some rows, on this thread.
-    fn normalize(&self, x: &[f32], w: &[f32]) -> Vec<f32> {
-        let n = w.len();
-        let mut out = Vec::with_capacity(x.len());
+    /// The norm's weight as f32 values.
+    fn weight(&self) -> Result<&[f32]> {
+        self.weight_f32()
+            .ok_or_else(|| ModelError::InvalidRequest("RMSNorm weight not in f32".into()))
+    }
+
+    /// Normalizes the rows of `x` into `out`, on this thread, as candle's CPU kernel does:
+    /// `v / sqrt(Σv²/n + eps) · w` with the squares summed in order.
+    fn normalize(&self, x: &[f32], w: &[f32], out: &mut [f32]) {
+        let n = w.len().max(1);
         // Up to eight rows at once: each row's squares are still summed in order (one chain of
         // dependent adds per row), but the rows' chains run side by side instead of one
         // after the other.
-        for rows in x.chunks(8 * n.max(1)) {
+        for (rows, out) in x.chunks(8 * n).zip(out.chunks_mut(8 * n)) {
             let mut sum2 = [0f32; 8];
-            let count = rows.len() / n.max(1);
+            let count = rows.len() / n;
             for i in 0..n {
                 for (r, sum2) in sum2.iter_mut().enumerate().take(count) {
                     let v = rows[r * n + i];
                     *sum2 += v * v;
                 }
             }
-            for (row, sum2) in rows.chunks_exact(n).zip(sum2) {
+            for ((row, out), sum2) in rows.chunks_exact(n).zip(out.chunks_exact_mut(n)).zip(sum2) {
                 let m = (sum2 / n as f32 + self.eps()).sqrt();
-                out.extend(row.iter().zip(w).map(|(&v, &a)| v / m * a));
+                for ((o, &v), &a) in out.iter_mut().zip(row).zip(w) {
+                    *o = v / m * a;
+                }
             }
         }
-        out
     }
 }
 
@@ -127,7 +159,7 @@ impl Attention {
     /// sequence against its own cache, which receives the new keys and values.
     pub(crate) fn forward_host(
         &self,
-        x: &[f32],
+        x: Activations<'_>,
         rope: &RotaryEmbedding,
         rows: &Rows<'_>,
         caches: &mut [&mut LayerCache],
@@ -168,34 +200,23 @@ impl Attention {
             .collect::<Result<Vec<_>>>()?;
         let repeat = heads / kv_heads;
         let scale = (1.0 / (d as f64).sqrt()) as f32;
-        let mut out = vec![0f32; positions.len() * heads * d];
-        // One parallel region per layer. The query heads of one KV head read the same keys and
-        // values, so with enough rows a task takes them together (each key and value read once
-        // for all of them), and with many rows a task takes a whole row: all KV heads in one
-        // pass over the sequence's cache positions (`[position, kv head, dim]`, so one stream
-        // in order instead of a strided one per head). With few rows (one sequence decoding)
-        // a task per query head keeps every thread busy.
-        let threads = rayon::current_num_threads();
-        let per_task = if positions.len() >= 2 * threads {
-            heads
-        } else if positions.len() * kv_heads >= 4 * threads {
-            repeat
-        } else {
-            1
-        };
-        let mut chunks: Vec<&mut [f32]> = out.chunks_mut(per_task * d).collect();
-        team::for_each_mut(&mut chunks, |index, out| {
-            let first_head = index * per_task;
-            let (r, h) = (first_head / heads, first_head % heads);
+        // Query heads `first_head..` (as many as `out` holds) of the stacked row `r`, into
+        // `out`: the query heads of one KV head read the same keys and values, so a call
+        // takes them together (each key and value read once for all of them), and a call
+        // over all heads of a row makes one pass over the sequence's cache positions
+        // (`[position, kv head, dim]`, so one stream in order instead of a strided one per
+        // head).
+        let attend_heads = |r: usize, first_head: usize, out: &mut [f32]| {
+            let count = out.len() / d;
             let (seq, p) = positions[r];
             let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
-            let queries = &q[(r * heads + h) * d..][..per_task * d];
-            // The KV heads of the task's query heads (one, or all of them).
-            let kv_range = h / repeat..(h + per_task).div_ceil(repeat);
+            let queries = &q[(r * heads + first_head) * d..][..count * d];
+            // The KV heads of those query heads.
+            let kv_range = first_head / repeat..(first_head + count).div_ceil(repeat);
             fn run<E: KvElement>(
                 queries: &[f32],
                 kv: &KvView<'_, E>,
-                (heads, keys, scale): (std::ops::Range<usize>, std::ops::Range<usize>, f32),
+                (heads, keys, scale): (Range<usize>, Range<usize>, f32),
                 out: &mut [f32],
             ) {
                 SCORES
@@ -206,8 +227,36 @@ impl Attention {
                 HostKv::F32(kv) => run(queries, kv, job, out),
                 HostKv::F16(kv) => run(queries, kv, job, out),
             }
+        };
+        let threads = rayon::current_num_threads();
+        if positions.len() >= 2 * threads {
+            // Enough rows for every thread: a row is a task, produced where the output
+            // projection quantizes it (one parallel region for both).
+            let width = heads * d;
+            let produce = |rows: Range<usize>, out: &mut [f32]| {
+                for (r, out) in rows.zip(out.chunks_exact_mut(width)) {
+                    attend_heads(r, 0, out);
+                }
+            };
+            return self.o.forward_host(Activations::Produced {
+                rows: positions.len(),
+                produce: &produce,
+            });
+        }
+        // Few rows (one sequence decoding): a task per query head, or per KV head's query
+        // heads, keeps every thread busy.
+        let per_task = if positions.len() * kv_heads >= 4 * threads {
+            repeat
+        } else {
+            1
+        };
+        let mut out = vec![0f32; positions.len() * heads * d];
+        let mut chunks: Vec<&mut [f32]> = out.chunks_mut(per_task * d).collect();
+        team::for_each_mut(&mut chunks, |index, out| {
+            let first_head = index * per_task;
+            attend_heads(first_head / heads, first_head % heads, out);
         });
-        self.o.forward_host(&out)
+        self.o.forward_host(Activations::Given(&out))
     }
 }
 
@@ -223,19 +272,21 @@ thread_local! {
 }
 
 impl Mlp {
-    /// `down(silu(gate(x)) · up(x))` of `[tokens, hidden]` (SiLU with the vector `exp` of
-    /// [`crate::vector_math`]).
-    pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+    /// `down(silu(gate(x)) · up(x))` of `[tokens, hidden]` rows (SiLU with the vector `exp`
+    /// of [`crate::vector_math`]; its rows produced where `down` quantizes them).
+    pub(crate) fn forward_host(&self, x: Activations<'_>) -> Result<Vec<f32>> {
         let [gate, up]: [Vec<f32>; 2] = Linear::forward_host_many(&[&self.gate, &self.up], x)?
             .try_into()
             .map_err(|_| ModelError::InvalidRequest("gate/up projection count".into()))?;
         let width = self.gate.dims().0.max(1);
-        let rows = gate.len() / width;
-        let hidden = rows_in_parallel(rows, |r| {
-            let span = r.start * width..r.end * width;
-            silu_mul(&gate[span.clone()], &up[span])
-        });
-        self.down.forward_host(&hidden)
+        let produce = |rows: Range<usize>, out: &mut [f32]| {
+            let span = rows.start * width..rows.end * width;
+            silu_mul(&gate[span.clone()], &up[span], out)
+        };
+        self.down.forward_host(Activations::Produced {
+            rows: gate.len() / width,
+            produce: &produce,
+        })
     }
 }
 
@@ -245,7 +296,7 @@ impl SparseMoe {
     pub(crate) fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
         let hidden = self.router.dims().1;
         let tokens = x.len() / hidden.max(1);
-        let logits = self.router.forward_host(x)?;
+        let logits = self.router.forward_host(Activations::Given(x))?;
         let experts = self.experts.len();
         let mut per_expert: Vec<(Vec<usize>, Vec<f32>)> = vec![(vec![], vec![]); experts];
         for (t, row) in logits.chunks_exact(experts).enumerate() {
@@ -263,7 +314,7 @@ impl SparseMoe {
                 .iter()
                 .flat_map(|&t| x[t * hidden..(t + 1) * hidden].iter().copied())
                 .collect();
-            let y = expert.forward_host(&input)?;
+            let y = expert.forward_host(Activations::Given(&input))?;
             for ((&t, &w), row) in chosen.iter().zip(&weights).zip(y.chunks_exact(hidden)) {
                 for (o, &v) in out[t * hidden..(t + 1) * hidden].iter_mut().zip(row) {
                     *o += v * w;
@@ -282,25 +333,28 @@ fn softmax(row: &[f32]) -> Vec<f32> {
     e.iter().map(|&v| v / sum).collect()
 }
 
-/// `f` over all `rows` (`f(range)` gives the rows `range` of the result, in order): in one
-/// parallel region, a run of rows per thread, once there are two rows per thread (several
-/// sequences decoding together); on this thread otherwise. Row-wise steps between the matmuls
-/// (norms, activations) would otherwise leave the other threads waiting, for longer the more
-/// rows there are.
+/// The `rows` rows of `width` values that `f` writes (`f(range, out)`: rows `range` into
+/// `out`): in one parallel region, a run of rows per thread, once there are two rows per
+/// thread (several sequences decoding together); on this thread otherwise. Row-wise steps
+/// between the matmuls (norms, activations) would otherwise leave the other threads waiting,
+/// for longer the more rows there are.
 fn rows_in_parallel(
     rows: usize,
-    f: impl Fn(std::ops::Range<usize>) -> Vec<f32> + Sync,
+    width: usize,
+    f: impl Fn(Range<usize>, &mut [f32]) + Sync,
 ) -> Vec<f32> {
+    let mut out = vec![0f32; rows * width];
     let threads = rayon::current_num_threads();
-    if threads < 2 || rows < 2 * threads {
-        return f(0..rows);
+    if threads < 2 || rows < 2 * threads || width == 0 {
+        f(0..rows, &mut out);
+        return out;
     }
     let per = rows.div_ceil(threads);
-    let mut parts: Vec<Vec<f32>> = vec![Vec::new(); rows.div_ceil(per)];
+    let mut parts: Vec<&mut [f32]> = out.chunks_mut(per * width).collect();
     team::for_each_mut(&mut parts, |i, part| {
-        *part = f(i * per..((i + 1) * per).min(rows));
+        f(i * per..i * per + part.len() / width, part);
     });
-    parts.concat()
+    out
 }
 
 /// `x += y`, elementwise.

@@ -11,6 +11,7 @@ use crate::host::{add_in_place, Rows};
 use crate::kv_cache::{KvCacheDtype, LayerCache};
 use crate::layers::{attention_mask, Attention, Linear, Mlp, RmsNorm, RotaryEmbedding};
 use crate::mixtral::SparseMoe;
+use crate::quant::Activations;
 use crate::team;
 use crate::weights::{TensorName, WeightSource};
 use crate::{llama, mistral, mixtral};
@@ -235,10 +236,10 @@ impl FeedForward {
         }
     }
 
-    fn forward_host(&self, x: &[f32]) -> Result<Vec<f32>> {
+    fn forward_host(&self, x: Activations<'_>) -> Result<Vec<f32>> {
         match self {
             FeedForward::Dense(mlp) => mlp.forward_host(x),
-            FeedForward::Sparse(moe) => moe.forward_host(x),
+            FeedForward::Sparse(moe) => moe.forward_host(&x.materialize(moe.router.dims().1)),
         }
     }
 }
@@ -294,10 +295,14 @@ impl DecoderLayer {
         rows: &Rows<'_>,
         caches: &mut [&mut LayerCache],
     ) -> Result<()> {
-        let h = self.attn_norm.forward_host(x)?;
-        add_in_place(x, &self.attn.forward_host(&h, rope, rows, caches)?);
-        let h = self.ffn_norm.forward_host(x)?;
-        add_in_place(x, &self.ffn.forward_host(&h)?);
+        // Each norm's rows are produced by the projections that take them (quantized in the
+        // same tasks).
+        let attended = self
+            .attn_norm
+            .with_rows(x, |h| self.attn.forward_host(h, rope, rows, caches))?;
+        add_in_place(x, &attended);
+        let fed = self.ffn_norm.with_rows(x, |h| self.ffn.forward_host(h))?;
+        add_in_place(x, &fed);
         Ok(())
     }
 }
@@ -436,15 +441,27 @@ impl Model {
         batch: &mut [(&mut Sequence, &[u32])],
         request: LogitsRequest,
         host: bool,
-    ) -> Result<Vec<Logits>> {
+    ) -> Result<Vec<f32>> {
         let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
         let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
         let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
-        let mut data = if host {
-            self.run_host(batch, &ids, &starts, &lens, request)?
+        if host {
+            self.run_host(batch, &ids, &starts, &lens, request)
         } else {
-            self.run_tensors(batch, &ids, &starts, &lens, request)?
-        };
+            self.run_tensors(batch, &ids, &starts, &lens, request)
+        }
+    }
+
+    /// The logits of a [`Model::run`] of `batch`, split per sequence, and the sequences'
+    /// lengths advanced past the tokens they were fed.
+    fn split_logits(
+        &self,
+        batch: &mut [(&mut Sequence, &[u32])],
+        mut data: Vec<f32>,
+        request: LogitsRequest,
+    ) -> Vec<Logits> {
+        let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
+        let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
         let vocab_size = self.config.vocab_size;
         let mut out = Vec::with_capacity(batch.len());
         // Split the rows per sequence, from the back so that each split is a truncation.
@@ -462,7 +479,7 @@ impl Model {
             });
         }
         out.reverse();
-        Ok(out)
+        out
     }
 
     /// Bytes of KV cache one position of a sequence holds (keys and values of every layer):
@@ -563,7 +580,7 @@ impl Model {
             }
             x = kept;
         }
-        self.lm_head.forward_host(&self.norm.forward_host(&x)?)
+        self.norm.with_rows(&x, |h| self.lm_head.forward_host(h))
     }
 
     /// Checks one sequence's request before anything runs.
@@ -641,13 +658,17 @@ impl LanguageModel for Model {
         } else {
             rayon::scope(|_| self.run(batch, request, host))
         };
-        if result.is_err() {
-            // Some layers may have appended to their caches before the failure.
-            for ((seq, _), start) in batch.iter_mut().zip(starts) {
-                seq.truncate_unchecked(start);
+        match result {
+            // Split after the team has left (the copies are the caller's thread's alone).
+            Ok(data) => Ok(self.split_logits(batch, data, request)),
+            Err(e) => {
+                // Some layers may have appended to their caches before the failure.
+                for ((seq, _), start) in batch.iter_mut().zip(starts) {
+                    seq.truncate_unchecked(start);
+                }
+                Err(e)
             }
         }
-        result
     }
 }
 

@@ -25,17 +25,17 @@ pub(crate) fn softmax_in_place(w: &mut [f32], max: f32) {
     }
 }
 
-/// `silu(g)·u = g / (1 + exp(−g)) · u` elementwise (SwiGLU's gate).
-pub(crate) fn silu_mul(gate: &[f32], up: &[f32]) -> Vec<f32> {
+/// `out = silu(g)·u = g / (1 + exp(−g)) · u` elementwise (SwiGLU's gate), over the shortest
+/// of the three.
+pub(crate) fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA.
-        return unsafe { x86::silu_mul(gate, up) };
+        return unsafe { x86::silu_mul(gate, up, out) };
     }
-    gate.iter()
-        .zip(up)
-        .map(|(&g, &u)| g / (1.0 + (-g).exp()) * u)
-        .collect()
+    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+        *o = g / (1.0 + (-g).exp()) * u;
+    }
 }
 
 /// Whether the CPU has AVX2 and FMA (detected once).
@@ -155,9 +155,8 @@ pub(crate) mod x86 {
 
     /// [`super::silu_mul`].
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn silu_mul(gate: &[f32], up: &[f32]) -> Vec<f32> {
-        let n = gate.len().min(up.len());
-        let mut out = vec![0f32; n];
+    pub(crate) unsafe fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
+        let n = gate.len().min(up.len()).min(out.len());
         let one = _mm256_set1_ps(1.0);
         let silu = |g: __m256, u: __m256| {
             let e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
@@ -181,9 +180,8 @@ pub(crate) mod x86 {
                 y.as_mut_ptr(),
                 silu(_mm256_loadu_ps(g.as_ptr()), _mm256_loadu_ps(u.as_ptr())),
             );
-            out[full..].copy_from_slice(&y[..n - full]);
+            out[full..n].copy_from_slice(&y[..n - full]);
         }
-        out
     }
 }
 
@@ -232,8 +230,8 @@ mod tests {
                 assert!((*got as f64 - e / total).abs() < 1e-6, "softmax {n}");
             }
             let up: Vec<f32> = xs.iter().map(|x| x * 0.5 + 1.0).collect();
-            let y = silu_mul(&xs, &up);
-            assert_eq!(y.len(), n);
+            let mut y = vec![f32::NAN; n];
+            silu_mul(&xs, &up, &mut y);
             for ((&g, &u), &y) in xs.iter().zip(&up).zip(&y) {
                 let exact = g as f64 / (1.0 + (-g as f64).exp()) * u as f64;
                 assert!((y as f64 - exact).abs() < 1e-5, "silu {g}");

@@ -442,26 +442,40 @@ impl QuantMatrix {
     /// `x · Wᵢᵀ` for several matrices with the same number of columns (e.g. Q, K and V): the
     /// activations are quantized once and all rows run in one parallel region.
     pub fn matmul_many(mats: &[&QuantMatrix], x: &[f32], kernel: Kernel) -> Result<Vec<Vec<f32>>> {
+        Self::matmul_many_of(mats, Activations::Given(x), kernel)
+    }
+
+    /// [`QuantMatrix::matmul_many`] of activations that are given or produced (then each task
+    /// quantizes the rows it produced).
+    pub(crate) fn matmul_many_of(
+        mats: &[&QuantMatrix],
+        x: Activations<'_>,
+        kernel: Kernel,
+    ) -> Result<Vec<Vec<f32>>> {
         let Some(cols) = mats.first().map(|m| m.cols) else {
             return Ok(vec![]);
         };
-        if mats.iter().any(|m| m.cols != cols) || !x.len().is_multiple_of(cols) {
+        let tokens = match x {
+            Activations::Given(x) if x.len().is_multiple_of(cols) => Some(x.len() / cols),
+            Activations::Given(_) => None,
+            Activations::Produced { rows, .. } => Some(rows),
+        };
+        let Some(tokens) = tokens.filter(|_| mats.iter().all(|m| m.cols == cols)) else {
             return Err(ModelError::InvalidRequest(format!(
                 "activation of {} values for matrices of {:?} columns",
-                x.len(),
+                x.values(cols),
                 mats.iter().map(|m| m.cols).collect::<Vec<_>>()
             )));
-        }
+        };
         if !kernel.is_supported() {
             return Err(ModelError::InvalidRequest(format!(
                 "kernel {kernel:?} is not supported by this CPU"
             )));
         }
-        let tokens = x.len() / cols;
         if tokens == 0 {
             return Ok(mats.iter().map(|_| Vec::new()).collect());
         }
-        let quantized = Q8Activations::quantize(x, cols, kernel);
+        let quantized = Q8Activations::new(x, tokens, cols, kernel);
         // Every token's activation slices, made once for all tasks, groups and tiles.
         let acts: Vec<ActRef<'_>> = (0..tokens).map(|t| quantized.row(t)).collect();
         // Tasks are runs of groups of one matrix; each writes its own columns of every token
@@ -722,6 +736,36 @@ impl GroupRef<'_> {
     }
 }
 
+/// The activation rows of a matmul.
+#[derive(Clone, Copy)]
+pub(crate) enum Activations<'a> {
+    /// `[tokens, cols]`, row-major.
+    Given(&'a [f32]),
+    /// `rows` rows that a row-wise step (a norm, SwiGLU's gate, attention) writes:
+    /// `produce(range, out)` writes rows `range`, row-major, into `out`. Each task of the
+    /// quantization produces its rows and quantizes them while they are in its cache — one
+    /// parallel region for both, where there were two.
+    Produced {
+        rows: usize,
+        produce: &'a (dyn Fn(std::ops::Range<usize>, &mut [f32]) + Sync),
+    },
+}
+
+impl Activations<'_> {
+    /// How many values the rows hold (for error messages).
+    pub(crate) fn values(&self, cols: usize) -> usize {
+        match self {
+            Activations::Given(x) => x.len(),
+            Activations::Produced { rows, .. } => rows * cols,
+        }
+    }
+}
+
+thread_local! {
+    /// Each thread's scratch space for produced rows before they are quantized.
+    static PRODUCED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Activations quantized to 8 bits per block of 32.
 pub(crate) struct Q8Activations {
     cols: usize,
@@ -741,42 +785,97 @@ pub(crate) struct ActRef<'a> {
     q: &'a [i8],
 }
 
+/// A run of rows of [`Q8Activations`] being written.
+struct Q8RowsMut<'a> {
+    scale: &'a mut [f32],
+    sum: &'a mut [f32],
+    qsum: &'a mut [i32],
+    q: &'a mut [i8],
+}
+
+impl Q8RowsMut<'_> {
+    /// Quantizes `x` (as many values as the run holds) into the run.
+    fn quantize(&mut self, x: &[f32], kernel: Kernel) {
+        let blocks = x.chunks_exact(BLOCK).zip(self.q.chunks_exact_mut(BLOCK));
+        let outs = self
+            .scale
+            .iter_mut()
+            .zip(&mut *self.sum)
+            .zip(&mut *self.qsum);
+        for ((x, q), ((scale, sum), qsum)) in blocks.zip(outs) {
+            let (d, s) = kernels::quantize_block(kernel, x, q);
+            (*scale, *sum, *qsum) = (d, d * s as f32, s);
+        }
+    }
+}
+
 impl Q8Activations {
-    /// Quantizes each block of 32: `s = max|x|/127`, `p = round_half_even(x/s)` (multiplying
-    /// by `1/s`). Rows run in parallel when there are many (prefill).
-    fn quantize(x: &[f32], cols: usize, kernel: Kernel) -> Self {
-        let mut q = vec![0i8; x.len()];
-        // (scale, Σp) per block.
-        let mut blocks = vec![(0f32, 0i32); x.len() / BLOCK];
-        type Row<'a> = ((&'a [f32], &'a mut [i8]), &'a mut [(f32, i32)]);
-        let quantize_row = |((x, q), blocks): &mut Row<'_>| {
-            let parts = x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK));
-            for (block, (x, q)) in blocks.iter_mut().zip(parts) {
-                *block = kernels::quantize_block(kernel, x, q);
+    /// Quantizes each block of 32 of the `rows` rows of `x`: `s = max|x|/127`,
+    /// `p = round_half_even(x/s)` (multiplying by `1/s`). Runs of rows are tasks of one
+    /// parallel region when there are two rows per thread or more (several sequences
+    /// decoding together, a prompt).
+    fn new(x: Activations<'_>, rows: usize, cols: usize, kernel: Kernel) -> Self {
+        let per_row = cols / BLOCK;
+        let mut this = Self {
+            cols,
+            scale: vec![0.0; rows * per_row],
+            sum: vec![0.0; rows * per_row],
+            qsum: vec![0; rows * per_row],
+            q: vec![0; rows * cols],
+        };
+        let threads = rayon::current_num_threads();
+        // Small runs (up to 8 rows, about four per thread): produced rows may take unequal
+        // time (attention over caches of different lengths), and tasks are claimed as
+        // threads come free.
+        let per = if threads > 1 && rows >= 2 * threads {
+            (rows / (4 * threads)).clamp(1, 8)
+        } else {
+            rows.max(1)
+        };
+        let mut runs: Vec<Q8RowsMut<'_>> = this
+            .scale
+            .chunks_mut(per * per_row)
+            .zip(this.sum.chunks_mut(per * per_row))
+            .zip(this.qsum.chunks_mut(per * per_row))
+            .zip(this.q.chunks_mut(per * cols))
+            .map(|(((scale, sum), qsum), q)| Q8RowsMut {
+                scale,
+                sum,
+                qsum,
+                q,
+            })
+            .collect();
+        let quantize_run = |i: usize, run: &mut Q8RowsMut<'_>| {
+            let first = i * per;
+            let range = first..first + run.q.len() / cols.max(1);
+            match x {
+                Activations::Given(x) => {
+                    run.quantize(&x[range.start * cols..range.end * cols], kernel)
+                }
+                Activations::Produced { produce, .. } => {
+                    // Taken out of the thread's slot while in use (should `produce` itself
+                    // quantize, it finds the slot empty instead of borrowed). Not cleared:
+                    // `produce` writes every value.
+                    let mut rows = PRODUCED.with_borrow_mut(std::mem::take);
+                    let len = range.len() * cols;
+                    if rows.len() < len {
+                        rows.resize(len, 0.0);
+                    }
+                    produce(range, &mut rows[..len]);
+                    run.quantize(&rows[..len], kernel);
+                    PRODUCED.with_borrow_mut(|slot| *slot = rows);
+                }
             }
         };
-        let mut rows: Vec<Row<'_>> = x
-            .chunks(cols.max(1))
-            .zip(q.chunks_mut(cols.max(1)))
-            .zip(blocks.chunks_mut((cols / BLOCK).max(1)))
-            .collect();
-        let threads = rayon::current_num_threads();
-        if threads > 1 && rows.len() >= 2 * threads {
-            // A task per run of up to 8 rows (several sequences decoding together: a run per
-            // thread; a prompt: runs of 8).
-            let per = rows.len().div_ceil(threads).min(8);
-            let mut runs: Vec<&mut [Row<'_>]> = rows.chunks_mut(per).collect();
-            crate::team::for_each_mut(&mut runs, |_, run| run.iter_mut().for_each(quantize_row));
+        if runs.len() > 1 {
+            crate::team::for_each_mut(&mut runs, quantize_run);
         } else {
-            rows.iter_mut().for_each(quantize_row);
+            runs.iter_mut()
+                .enumerate()
+                .for_each(|(i, run)| quantize_run(i, run));
         }
-        Self {
-            cols,
-            scale: blocks.iter().map(|b| b.0).collect(),
-            sum: blocks.iter().map(|&(d, s)| d * s as f32).collect(),
-            qsum: blocks.iter().map(|b| b.1).collect(),
-            q,
-        }
+        drop(runs);
+        this
     }
 
     fn row(&self, t: usize) -> ActRef<'_> {
