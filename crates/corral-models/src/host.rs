@@ -16,6 +16,7 @@ use candle_core::{DType, Device, Tensor};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ops::Range;
+use std::sync::Mutex;
 
 use crate::attention::{attend, KvElement, KvView};
 use crate::error::{ModelError, Result};
@@ -170,73 +171,131 @@ impl Attention {
                 .try_into()
                 .map_err(|_| ModelError::InvalidRequest("q/k/v projection count".into()))?;
         let positions = &rows.positions;
+        let threads = rayon::current_num_threads();
+        // Enough rows for every thread: a row is a task, which rotates its own queries and
+        // whose result is produced where the output projection quantizes it (one parallel
+        // region for both). Decoding — one new row per sequence — the task also appends its
+        // row's keys and values to its sequence's cache: on one thread, with the others
+        // waiting, those writes to lines not touched for long cost about 1% of a step.
+        let row_tasks = positions.len() >= 2 * threads;
+        let appends_in_tasks = row_tasks && rows.lens.iter().all(|&n| n == 1);
         for (r, &(_, p)) in positions.iter().enumerate() {
-            for row in q[r * heads * d..(r + 1) * heads * d].chunks_exact_mut(d) {
-                rope.rotate(row, p)?;
+            if !row_tasks {
+                for row in q[r * heads * d..(r + 1) * heads * d].chunks_exact_mut(d) {
+                    rope.rotate(row, p)?;
+                }
             }
             for row in k[r * kv_heads * d..(r + 1) * kv_heads * d].chunks_exact_mut(d) {
                 rope.rotate(row, p)?;
             }
         }
-        let mut first = 0;
-        for (cache, &n) in caches.iter_mut().zip(rows.lens) {
-            let span = first * kv_heads * d..(first + n) * kv_heads * d;
-            cache.append_rows(&k[span.clone()], &v[span], n, (kv_heads, d), self.kv_f16)?;
-            first += n;
+        let geometry = (kv_heads, d);
+        if !appends_in_tasks {
+            let mut first = 0;
+            for (cache, &n) in caches.iter_mut().zip(rows.lens) {
+                let span = first * kv_heads * d..(first + n) * kv_heads * d;
+                cache.append_rows(&k[span.clone()], &v[span], n, geometry, self.kv_f16)?;
+                first += n;
+            }
+        }
+        let repeat = heads / kv_heads;
+        let scale = (1.0 / (d as f64).sqrt()) as f32;
+        // Query heads `first_head..` (as many as `out` holds) of a row at position `p`, from
+        // its sequence's cache `kv`, into `out`: the query heads of one KV head read the same
+        // keys and values, so a call takes them together (each key and value read once for
+        // all of them), and a call over all heads of a row makes one pass over the cache's
+        // positions (`[position, kv head, dim]`, so one stream in order instead of a strided
+        // one per head).
+        let attend_heads =
+            |kv: &HostKv<'_>, p: usize, first_head: usize, queries: &[f32], out: &mut [f32]| {
+                let count = out.len() / d;
+                let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
+                // The KV heads of those query heads.
+                let kv_range = first_head / repeat..(first_head + count).div_ceil(repeat);
+                fn run<E: KvElement>(
+                    queries: &[f32],
+                    kv: &KvView<'_, E>,
+                    (heads, keys, scale): (Range<usize>, Range<usize>, f32),
+                    out: &mut [f32],
+                ) {
+                    SCORES.with_borrow_mut(|scores| {
+                        attend(queries, kv, heads, keys, scale, scores, out)
+                    });
+                }
+                let job = (kv_range, keys, scale);
+                match kv {
+                    HostKv::F32(kv) => run(queries, kv, job, out),
+                    HostKv::F16(kv) => run(queries, kv, job, out),
+                }
+            };
+        let width = heads * d;
+        // Row `r`'s queries, rotated, into `queries`.
+        let rotated_queries = |r: usize, queries: &mut Vec<f32>| {
+            queries.clear();
+            queries.extend_from_slice(&q[r * width..(r + 1) * width]);
+            for row in queries.chunks_exact_mut(d) {
+                // Cannot fail: the row's keys were rotated at the same position.
+                let rotated = rope.rotate(row, positions[r].1);
+                debug_assert!(rotated.is_ok());
+            }
+        };
+        if appends_in_tasks {
+            // Row `r` is sequence `r`'s only new row: its task alone touches that cache.
+            let slots: Vec<Mutex<&mut LayerCache>> =
+                caches.iter_mut().map(|c| Mutex::new(&mut **c)).collect();
+            let failure: Mutex<Option<ModelError>> = Mutex::new(None);
+            let produce = |rows: Range<usize>, out: &mut [f32]| {
+                QUERIES.with_borrow_mut(|queries| {
+                    for (r, out) in rows.zip(out.chunks_exact_mut(width)) {
+                        let (seq, p) = positions[r];
+                        let span = r * kv_heads * d..(r + 1) * kv_heads * d;
+                        let appended = slots[seq].lock().map_err(|_| {
+                            ModelError::InvalidRequest("KV cache lock poisoned".into())
+                        });
+                        let attended = appended.and_then(|mut cache| {
+                            cache.append_rows(
+                                &k[span.clone()],
+                                &v[span],
+                                1,
+                                geometry,
+                                self.kv_f16,
+                            )?;
+                            let kv = host_kv(&cache, geometry)?;
+                            rotated_queries(r, queries);
+                            attend_heads(&kv, p, 0, queries, out);
+                            Ok(())
+                        });
+                        if let Err(e) = attended {
+                            out.fill(0.0);
+                            if let Ok(mut first) = failure.lock() {
+                                first.get_or_insert(e);
+                            }
+                        }
+                    }
+                })
+            };
+            let out = self.o.forward_host(Activations::Produced {
+                rows: positions.len(),
+                produce: &produce,
+            })?;
+            return match failure.into_inner().ok().flatten() {
+                Some(e) => Err(e),
+                None => Ok(out),
+            };
         }
         let views = caches
             .iter()
-            .map(|c| match c.host_rows() {
-                Some((HostSlice::F32(k), HostSlice::F32(v))) => {
-                    Ok(HostKv::F32(KvView::new(k, v, kv_heads, d)))
-                }
-                Some((HostSlice::F16(k), HostSlice::F16(v))) => {
-                    Ok(HostKv::F16(KvView::new(k, v, kv_heads, d)))
-                }
-                _ => Err(ModelError::InvalidRequest(
-                    "KV cache is not a host buffer of one element type".into(),
-                )),
-            })
+            .map(|c| host_kv(c, geometry))
             .collect::<Result<Vec<_>>>()?;
-        let repeat = heads / kv_heads;
-        let scale = (1.0 / (d as f64).sqrt()) as f32;
-        // Query heads `first_head..` (as many as `out` holds) of the stacked row `r`, into
-        // `out`: the query heads of one KV head read the same keys and values, so a call
-        // takes them together (each key and value read once for all of them), and a call
-        // over all heads of a row makes one pass over the sequence's cache positions
-        // (`[position, kv head, dim]`, so one stream in order instead of a strided one per
-        // head).
-        let attend_heads = |r: usize, first_head: usize, out: &mut [f32]| {
-            let count = out.len() / d;
-            let (seq, p) = positions[r];
-            let keys = self.window.map_or(0, |w| (p + 1).saturating_sub(w))..p + 1;
-            let queries = &q[(r * heads + first_head) * d..][..count * d];
-            // The KV heads of those query heads.
-            let kv_range = first_head / repeat..(first_head + count).div_ceil(repeat);
-            fn run<E: KvElement>(
-                queries: &[f32],
-                kv: &KvView<'_, E>,
-                (heads, keys, scale): (Range<usize>, Range<usize>, f32),
-                out: &mut [f32],
-            ) {
-                SCORES
-                    .with_borrow_mut(|scores| attend(queries, kv, heads, keys, scale, scores, out));
-            }
-            let job = (kv_range, keys, scale);
-            match &views[seq] {
-                HostKv::F32(kv) => run(queries, kv, job, out),
-                HostKv::F16(kv) => run(queries, kv, job, out),
-            }
-        };
-        let threads = rayon::current_num_threads();
-        if positions.len() >= 2 * threads {
-            // Enough rows for every thread: a row is a task, produced where the output
-            // projection quantizes it (one parallel region for both).
-            let width = heads * d;
+        if row_tasks {
             let produce = |rows: Range<usize>, out: &mut [f32]| {
-                for (r, out) in rows.zip(out.chunks_exact_mut(width)) {
-                    attend_heads(r, 0, out);
-                }
+                QUERIES.with_borrow_mut(|queries| {
+                    for (r, out) in rows.zip(out.chunks_exact_mut(width)) {
+                        let (seq, p) = positions[r];
+                        rotated_queries(r, queries);
+                        attend_heads(&views[seq], p, 0, queries, out);
+                    }
+                })
             };
             return self.o.forward_host(Activations::Produced {
                 rows: positions.len(),
@@ -250,13 +309,31 @@ impl Attention {
         } else {
             1
         };
-        let mut out = vec![0f32; positions.len() * heads * d];
+        let mut out = vec![0f32; positions.len() * width];
         let mut chunks: Vec<&mut [f32]> = out.chunks_mut(per_task * d).collect();
         team::for_each_mut(&mut chunks, |index, out| {
             let first_head = index * per_task;
-            attend_heads(first_head / heads, first_head % heads, out);
+            let (r, h) = (first_head / heads, first_head % heads);
+            let (seq, p) = positions[r];
+            let queries = &q[first_head * d..][..out.len()];
+            attend_heads(&views[seq], p, h, queries, out);
         });
         self.o.forward_host(Activations::Given(&out))
+    }
+}
+
+/// The host cache `[positions, kv heads, head dim]` of one sequence's layer, by element type.
+fn host_kv(cache: &LayerCache, (kv_heads, d): (usize, usize)) -> Result<HostKv<'_>> {
+    match cache.host_rows() {
+        Some((HostSlice::F32(k), HostSlice::F32(v))) => {
+            Ok(HostKv::F32(KvView::new(k, v, kv_heads, d)))
+        }
+        Some((HostSlice::F16(k), HostSlice::F16(v))) => {
+            Ok(HostKv::F16(KvView::new(k, v, kv_heads, d)))
+        }
+        _ => Err(ModelError::InvalidRequest(
+            "KV cache is not a host buffer of one element type".into(),
+        )),
     }
 }
 
@@ -269,6 +346,8 @@ enum HostKv<'a> {
 thread_local! {
     /// Each thread's scratch space for attention scores (kept between tasks and steps).
     static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Each thread's scratch space for a row's rotated queries.
+    static QUERIES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Mlp {

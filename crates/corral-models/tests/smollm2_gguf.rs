@@ -230,7 +230,13 @@ fn quantized_matmuls_agree_with_reference() {
 #[test]
 fn batched_forward_equals_one_by_one() {
     let model = corral_models::load(&model_path(), &LoadOptions::default()).expect("load");
-    let prompts: Vec<Vec<u32>> = prompts().into_iter().map(|p| p.ids).collect();
+    let mut prompts: Vec<Vec<u32>> = prompts().into_iter().map(|p| p.ids).collect();
+    // Four sequences or more: two rows per thread (see `assert_batch_matches_sequential`).
+    let shorter: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| p[..p.len() / 2 + 1].to_vec())
+        .collect();
+    prompts.extend(shorter);
     // The quantized kernels quantize each activation row on its own: stacking rows changes
     // nothing but the order of independent work.
     common::assert_batch_matches_sequential(&model, &prompts, 1e-3);

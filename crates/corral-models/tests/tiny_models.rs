@@ -277,6 +277,8 @@ fn batched_forward_equals_one_by_one() {
             prompt.clone(),
             prompt[..3].to_vec(),
             prompt.iter().rev().copied().collect(),
+            prompt[2..].to_vec(),
+            prompt[..5].to_vec(),
         ];
         common::assert_batch_matches_sequential(&model, &prompts, 1e-4);
     }

@@ -517,6 +517,8 @@ impl QuantMatrix {
             // groups' columns of every token row: all `tokens · rows` elements.
             unsafe { out.set_len(tokens * m.rows) };
         }
+        drop(acts);
+        quantized.recycle();
         Ok(outs)
     }
 
@@ -761,7 +763,13 @@ impl Activations<'_> {
     }
 }
 
+/// The largest buffers of 8-bit activations a thread keeps between matmuls (16 rows of
+/// 16k columns).
+const SPARE_Q8_BYTES: usize = 1 << 18;
+
 thread_local! {
+    /// Buffers of a [`Q8Activations`] that this thread used before.
+    static SPARE_Q8: std::cell::RefCell<Option<Q8Activations>> = const { std::cell::RefCell::new(None) };
     /// Each thread's scratch space for produced rows before they are quantized.
     static PRODUCED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -816,13 +824,23 @@ impl Q8Activations {
     /// decoding together, a prompt).
     fn new(x: Activations<'_>, rows: usize, cols: usize, kernel: Kernel) -> Self {
         let per_row = cols / BLOCK;
-        let mut this = Self {
-            cols,
-            scale: vec![0.0; rows * per_row],
-            sum: vec![0.0; rows * per_row],
-            qsum: vec![0; rows * per_row],
-            q: vec![0; rows * cols],
-        };
+        // This thread's buffers from an earlier call, if any: every value is written below,
+        // so only what they lack is allocated (and zeroed) — with a few sequences decoding,
+        // allocating and zeroing them was about 1% of a step, on the leader alone.
+        let mut this = SPARE_Q8
+            .with_borrow_mut(Option::take)
+            .unwrap_or_else(|| Self {
+                cols,
+                scale: Vec::new(),
+                sum: Vec::new(),
+                qsum: Vec::new(),
+                q: Vec::new(),
+            });
+        this.cols = cols;
+        this.scale.resize(rows * per_row, 0.0);
+        this.sum.resize(rows * per_row, 0.0);
+        this.qsum.resize(rows * per_row, 0);
+        this.q.resize(rows * cols, 0);
         let threads = rayon::current_num_threads();
         // Small runs (up to 8 rows, about four per thread): produced rows may take unequal
         // time (attention over caches of different lengths), and tasks are claimed as
@@ -876,6 +894,14 @@ impl Q8Activations {
         }
         drop(runs);
         this
+    }
+
+    /// Keeps the buffers for this thread's next call, unless they are large (a long
+    /// prompt's).
+    fn recycle(self) {
+        if self.q.capacity() <= SPARE_Q8_BYTES {
+            SPARE_Q8.with_borrow_mut(|spare| *spare = Some(self));
+        }
     }
 
     fn row(&self, t: usize) -> ActRef<'_> {

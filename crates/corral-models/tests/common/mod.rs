@@ -80,11 +80,24 @@ pub fn argmax(row: &[f32]) -> u32 {
 /// `forward_batch` over sequences of different lengths (prompts of different lengths
 /// prefilled together, then greedy steps with one sequence fed two tokens at once) gives the
 /// logits the one-by-one `forward` gives, within `tolerance`, and the same argmax.
+///
+/// It runs on a pool of two threads, whatever the machine: with four prompts or more, every
+/// step then has two rows per thread, where the forward pass gives each task whole rows (and
+/// in the steps that feed every sequence one token, appends each row's keys and values in
+/// its task) — paths one-by-one decoding never takes.
 pub fn assert_batch_matches_sequential(
     model: &corral_models::Model,
     prompts: &[Vec<u32>],
     tolerance: f32,
 ) {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("thread pool")
+        .install(|| batch_matches_sequential(model, prompts, tolerance));
+}
+
+fn batch_matches_sequential(model: &corral_models::Model, prompts: &[Vec<u32>], tolerance: f32) {
     use corral_models::{LanguageModel, LogitsRequest};
     let mut batched: Vec<_> = prompts.iter().map(|_| model.new_sequence()).collect();
     let mut single: Vec<_> = prompts.iter().map(|_| model.new_sequence()).collect();
