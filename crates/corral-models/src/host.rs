@@ -13,7 +13,6 @@
 //! by the same operations in the same order whatever the batch (tested).
 
 use candle_core::{DType, Device, Tensor};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::Mutex;
@@ -86,19 +85,6 @@ impl Linear {
                     .embedding(&ids, DType::F32)?
                     .flatten_all()?
                     .to_vec1::<f32>()?)
-            }
-        }
-    }
-}
-
-impl<'a> Activations<'a> {
-    /// The rows as f32 values (produced rows: in one parallel region, as
-    /// [`rows_in_parallel`] runs them).
-    pub(crate) fn materialize(self, cols: usize) -> Cow<'a, [f32]> {
-        match self {
-            Activations::Given(x) => Cow::Borrowed(x),
-            Activations::Produced { rows, produce } => {
-                Cow::Owned(rows_in_parallel(rows, cols, produce))
             }
         }
     }
@@ -228,43 +214,53 @@ impl Attention {
                     HostKv::F16(kv) => run(queries, kv, job, out),
                 }
             };
-        let width = heads * d;
-        // Row `r`'s queries, rotated, into `queries`.
-        let rotated_queries = |r: usize, queries: &mut Vec<f32>| {
-            queries.clear();
-            queries.extend_from_slice(&q[r * width..(r + 1) * width]);
-            for row in queries.chunks_exact_mut(d) {
-                // Cannot fail: the row's keys were rotated at the same position.
-                let rotated = rope.rotate(row, positions[r].1);
-                debug_assert!(rotated.is_ok());
-            }
-        };
-        if appends_in_tasks {
+        debug_assert_eq!(caches.len(), rows.lens.len());
+        let sequence_caches = match appends_in_tasks {
             // Row `r` is sequence `r`'s only new row: its task alone touches that cache.
-            let slots: Vec<Mutex<&mut LayerCache>> =
-                caches.iter_mut().map(|c| Mutex::new(&mut **c)).collect();
+            true => {
+                SequenceCaches::Appending(caches.iter_mut().map(|c| Mutex::new(&mut **c)).collect())
+            }
+            false => SequenceCaches::Appended(
+                caches
+                    .iter()
+                    .map(|c| host_kv(c, geometry))
+                    .collect::<Result<_>>()?,
+            ),
+        };
+        if row_tasks {
+            let width = heads * d;
             let failure: Mutex<Option<ModelError>> = Mutex::new(None);
-            let produce = |rows: Range<usize>, out: &mut [f32]| {
+            // Rows `span` into `out`: each row's queries rotated, its keys and values
+            // appended (when the task appends), then attended over all heads.
+            let produce = |span: Range<usize>, out: &mut [f32]| {
                 QUERIES.with_borrow_mut(|queries| {
-                    for (r, out) in rows.zip(out.chunks_exact_mut(width)) {
+                    for (r, out) in span.zip(out.chunks_exact_mut(width)) {
                         let (seq, p) = positions[r];
-                        let span = r * kv_heads * d..(r + 1) * kv_heads * d;
-                        let appended = slots[seq].lock().map_err(|_| {
-                            ModelError::InvalidRequest("KV cache lock poisoned".into())
-                        });
-                        let attended = appended.and_then(|mut cache| {
-                            cache.append_rows(
-                                &k[span.clone()],
-                                &v[span],
-                                1,
-                                geometry,
-                                self.kv_f16,
-                            )?;
-                            let kv = host_kv(&cache, geometry)?;
-                            rotated_queries(r, queries);
-                            attend_heads(&kv, p, 0, queries, out);
-                            Ok(())
-                        });
+                        queries.clear();
+                        queries.extend_from_slice(&q[r * width..(r + 1) * width]);
+                        for row in queries.chunks_exact_mut(d) {
+                            // Cannot fail: the row's keys were rotated at the same position.
+                            let rotated = rope.rotate(row, p);
+                            debug_assert!(rotated.is_ok());
+                        }
+                        let attended = match &sequence_caches {
+                            SequenceCaches::Appended(views) => {
+                                attend_heads(&views[seq], p, 0, queries, out);
+                                Ok(())
+                            }
+                            SequenceCaches::Appending(slots) => slots[seq]
+                                .lock()
+                                .map_err(|_| {
+                                    ModelError::InvalidRequest("KV cache lock poisoned".into())
+                                })
+                                .and_then(|mut cache| {
+                                    let span = r * kv_heads * d..(r + 1) * kv_heads * d;
+                                    let (k, v) = (&k[span.clone()], &v[span]);
+                                    cache.append_rows(k, v, 1, geometry, self.kv_f16)?;
+                                    attend_heads(&host_kv(&cache, geometry)?, p, 0, queries, out);
+                                    Ok(())
+                                }),
+                        };
                         if let Err(e) = attended {
                             out.fill(0.0);
                             if let Ok(mut first) = failure.lock() {
@@ -283,25 +279,11 @@ impl Attention {
                 None => Ok(out),
             };
         }
-        let views = caches
-            .iter()
-            .map(|c| host_kv(c, geometry))
-            .collect::<Result<Vec<_>>>()?;
-        if row_tasks {
-            let produce = |rows: Range<usize>, out: &mut [f32]| {
-                QUERIES.with_borrow_mut(|queries| {
-                    for (r, out) in rows.zip(out.chunks_exact_mut(width)) {
-                        let (seq, p) = positions[r];
-                        rotated_queries(r, queries);
-                        attend_heads(&views[seq], p, 0, queries, out);
-                    }
-                })
-            };
-            return self.o.forward_host(Activations::Produced {
-                rows: positions.len(),
-                produce: &produce,
-            });
-        }
+        let SequenceCaches::Appended(views) = &sequence_caches else {
+            return Err(ModelError::InvalidRequest(
+                "KV rows appended in tasks without row tasks".into(),
+            ));
+        };
         // Few rows (one sequence decoding): a task per query head, or per KV head's query
         // heads, keeps every thread busy.
         let per_task = if positions.len() * kv_heads >= 4 * threads {
@@ -309,7 +291,7 @@ impl Attention {
         } else {
             1
         };
-        let mut out = vec![0f32; positions.len() * width];
+        let mut out = vec![0f32; positions.len() * heads * d];
         let mut chunks: Vec<&mut [f32]> = out.chunks_mut(per_task * d).collect();
         team::for_each_mut(&mut chunks, |index, out| {
             let first_head = index * per_task;
@@ -320,6 +302,14 @@ impl Attention {
         });
         self.o.forward_host(Activations::Given(&out))
     }
+}
+
+/// Each sequence's cache of one layer during attention.
+enum SequenceCaches<'a> {
+    /// With the new rows, read in place.
+    Appended(Vec<HostKv<'a>>),
+    /// To receive its one new row from the task of that row.
+    Appending(Vec<Mutex<&'a mut LayerCache>>),
 }
 
 /// The host cache `[positions, kv heads, head dim]` of one sequence's layer, by element type.
@@ -410,30 +400,6 @@ fn softmax(row: &[f32]) -> Vec<f32> {
     let e: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
     let sum: f32 = e.iter().sum();
     e.iter().map(|&v| v / sum).collect()
-}
-
-/// The `rows` rows of `width` values that `f` writes (`f(range, out)`: rows `range` into
-/// `out`): in one parallel region, a run of rows per thread, once there are two rows per
-/// thread (several sequences decoding together); on this thread otherwise. Row-wise steps
-/// between the matmuls (norms, activations) would otherwise leave the other threads waiting,
-/// for longer the more rows there are.
-fn rows_in_parallel(
-    rows: usize,
-    width: usize,
-    f: impl Fn(Range<usize>, &mut [f32]) + Sync,
-) -> Vec<f32> {
-    let mut out = vec![0f32; rows * width];
-    let threads = rayon::current_num_threads();
-    if threads < 2 || rows < 2 * threads || width == 0 {
-        f(0..rows, &mut out);
-        return out;
-    }
-    let per = rows.div_ceil(threads);
-    let mut parts: Vec<&mut [f32]> = out.chunks_mut(per * width).collect();
-    team::for_each_mut(&mut parts, |i, part| {
-        f(i * per..i * per + part.len() / width, part);
-    });
-    out
 }
 
 /// `x += y`, elementwise.

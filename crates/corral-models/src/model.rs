@@ -436,19 +436,20 @@ impl Model {
     /// One forward pass over the new tokens of every sequence of `batch`, stacked into one
     /// `[sum tokens, hidden]` activation: each projection is one matmul over all of them, and
     /// only attention runs per sequence.
+    /// `starts[i]`, `lens[i]`: sequence `i`'s length before the pass and its number of new
+    /// tokens.
     fn run(
         &self,
         batch: &mut [(&mut Sequence, &[u32])],
+        (starts, lens): (&[usize], &[usize]),
         request: LogitsRequest,
         host: bool,
     ) -> Result<Vec<f32>> {
-        let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
-        let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
         let ids: Vec<u32> = batch.iter().flat_map(|(_, t)| t.iter().copied()).collect();
         if host {
-            self.run_host(batch, &ids, &starts, &lens, request)
+            self.run_host(batch, &ids, starts, lens, request)
         } else {
-            self.run_tensors(batch, &ids, &starts, &lens, request)
+            self.run_tensors(batch, &ids, starts, lens, request)
         }
     }
 
@@ -457,11 +458,10 @@ impl Model {
     fn split_logits(
         &self,
         batch: &mut [(&mut Sequence, &[u32])],
+        (starts, lens): (&[usize], &[usize]),
         mut data: Vec<f32>,
         request: LogitsRequest,
     ) -> Vec<Logits> {
-        let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
-        let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
         let vocab_size = self.config.vocab_size;
         let mut out = Vec::with_capacity(batch.len());
         // Split the rows per sequence, from the back so that each split is a truncation.
@@ -648,19 +648,21 @@ impl LanguageModel for Model {
             self.check(seq, tokens)?;
         }
         let starts: Vec<usize> = batch.iter().map(|(seq, _)| seq.len).collect();
+        let lens: Vec<usize> = batch.iter().map(|(_, tokens)| tokens.len()).collect();
+        let shape = (&starts[..], &lens[..]);
         // Run the whole step on a worker of the thread pool: the parallel kernels inside then
         // share work with the other workers directly instead of handing every operation over
         // from this thread (two context switches per operation). When every region is corral's
         // own, the other workers spin as a team for the whole step (no wake-ups per region).
         let host = self.runs_on_host(batch);
         let result = if self.all_simd && host {
-            team::with_team(|| self.run(batch, request, host))
+            team::with_team(|| self.run(batch, shape, request, host))
         } else {
-            rayon::scope(|_| self.run(batch, request, host))
+            rayon::scope(|_| self.run(batch, shape, request, host))
         };
         match result {
             // Split after the team has left (the copies are the caller's thread's alone).
-            Ok(data) => Ok(self.split_logits(batch, data, request)),
+            Ok(data) => Ok(self.split_logits(batch, shape, data, request)),
             Err(e) => {
                 // Some layers may have appended to their caches before the failure.
                 for ((seq, _), start) in batch.iter_mut().zip(starts) {

@@ -173,6 +173,46 @@ pub(crate) fn for_each_task(tasks: usize, run: impl Fn(usize) + Sync) {
     unsafe { &*team }.run(tasks, &run);
 }
 
+/// How row-wise work over `rows` rows (a norm, an activation, attention rows, their
+/// quantization) is cut into tasks: `(rows per task, whether the tasks run in parallel)`.
+/// Runs of at most 8 rows, about four per thread once there are two rows per thread
+/// (several sequences decoding together, a prompt): rows may take unequal time (attention
+/// over caches of different lengths) and tasks are claimed as threads come free; with
+/// fewer rows the runs go one after the other on this thread.
+pub(crate) fn row_runs(rows: usize) -> (usize, bool) {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && rows >= 2 * threads {
+        ((rows / (4 * threads)).clamp(1, 8), true)
+    } else {
+        (rows.clamp(1, 8), false)
+    }
+}
+
+/// The `rows` rows of `width` values that `f` writes (`f(range, out)`: rows `range` into
+/// `out`), in runs of [`row_runs`]. Row-wise steps between the matmuls would otherwise
+/// leave the other threads waiting, for longer the more rows there are.
+pub(crate) fn rows_in_parallel(
+    rows: usize,
+    width: usize,
+    f: impl Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut out = vec![0f32; rows * width];
+    let (per, parallel) = row_runs(rows);
+    let mut parts: Vec<&mut [f32]> = out.chunks_mut((per * width).max(1)).collect();
+    let run = |i: usize, part: &mut &mut [f32]| {
+        f(i * per..i * per + part.len() / width.max(1), part);
+    };
+    if parallel {
+        for_each_mut(&mut parts, run);
+    } else {
+        parts
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, part)| run(i, part));
+    }
+    out
+}
+
 /// Runs `run(i, &mut items[i])` for every item, as [`for_each_task`] does: each task has its
 /// own item (an output slot, a chunk of an output, a run of rows), so nothing is shared
 /// mutably between tasks.

@@ -385,6 +385,26 @@ fn q4_gguf_matches_its_dequantized_weights() {
     }
 }
 
+/// `forward_batch` with corral's kernels (Q8_0 and Q4_1 files, f16 KV cache, the default
+/// for quantized weights) gives every sequence exactly the logits one-by-one decoding gives:
+/// rows are quantized one by one and each row's attention is the same calls, whatever the
+/// batch. (Five sequences on two threads: decoding steps append each row's keys and values in
+/// its own task, see `common::assert_batch_matches_sequential`.)
+#[test]
+fn quantized_batched_forward_equals_one_by_one() {
+    for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1] {
+        for name in ["tiny-llama", "tiny-mistral", "tiny-mixtral"] {
+            let path = write_gguf(name, dtype, Experts::PerExpert);
+            let model = GgufModel::open(&path, &LoadOptions::default())
+                .and_then(GgufModel::into_model)
+                .expect("gguf model");
+            std::fs::remove_file(&path).ok();
+            let prompts = common::batch_prompts(&Reference::load(name).ids("prompt_ids"));
+            common::assert_batch_matches_sequential(&model, &prompts, 0.0);
+        }
+    }
+}
+
 /// The f16 KV cache (the default for quantized weights) against the f32 one, on the same
 /// Q8_0 file: keys and values rounded to f16 (relative error ≤ 2⁻¹¹) move the logits of these
 /// random models (|logit| ≤ 4.1) by up to 0.08 (measured), less than the 8-bit weights do

@@ -272,14 +272,7 @@ fn errors_are_typed() {
 fn batched_forward_equals_one_by_one() {
     for name in MODELS {
         let model = load(name, DType::F32);
-        let prompt = Reference::load(name).ids("prompt_ids");
-        let prompts = [
-            prompt.clone(),
-            prompt[..3].to_vec(),
-            prompt.iter().rev().copied().collect(),
-            prompt[2..].to_vec(),
-            prompt[..5].to_vec(),
-        ];
+        let prompts = common::batch_prompts(&Reference::load(name).ids("prompt_ids"));
         common::assert_batch_matches_sequential(&model, &prompts, 1e-4);
     }
 }

@@ -380,16 +380,12 @@ mod x86 {
 
     /// Prefetches the `bytes` (a block of a group) that lie [`PREFETCH`] bytes past `at`,
     /// one request per cache line (prefetches never fault, whatever the address): into L1,
-    /// or into L2 only (`to_l2`) where a kernel reads more bytes per cycle than L1's few
-    /// outstanding misses can bring from memory — the 512-bit kernels on 8-bit weights (32
-    /// bytes per row and block) with 4 tokens or more. Each line prefetched into L1 holds
-    /// one of those miss slots until it arrives; there the Q8_0 LM head of a batch of 8 read
-    /// about 9 GB/s, half of what one core streams, its arithmetic and its memory one after
-    /// the other. Into L2: −25% time at 8 tokens, −10% at 4 (`kernel_speed Q8_0 1,4,8`, both
-    /// builds at once on the two cores, then swapped, twice); SmolLM2 Q4_1 (its LM head is
-    /// Q8_0) decoding 8 sequences on one thread, 4–10% more tokens/s in 3 of 4 such pairs.
-    /// 4-bit weights, one token and the slower AVX2 kernels read no faster that way (Q4_1
-    /// +10% time, AVX2 Q8_0 +8%; L2 for every format at 8 tokens: −4% tokens/s).
+    /// or into L2 only (`to_l2`) where a kernel needs more bytes per cycle than L1's few
+    /// outstanding misses bring from memory — the 512-bit kernels on 8-bit weights (32 bytes
+    /// per row and block) in tiles of 4 or 8 tokens. A line prefetched into L1 holds one of
+    /// those miss slots until it arrives, and there the weights' arithmetic and their
+    /// reading from memory ran one after the other (README, "the waiting", for the
+    /// measurements; 4-bit weights, one token and the AVX2 kernels were no faster that way).
     #[inline(always)]
     unsafe fn prefetch(at: *const u8, bytes: usize, to_l2: bool) {
         for line in (0..bytes).step_by(64) {

@@ -463,7 +463,7 @@ impl QuantMatrix {
         let Some(tokens) = tokens.filter(|_| mats.iter().all(|m| m.cols == cols)) else {
             return Err(ModelError::InvalidRequest(format!(
                 "activation of {} values for matrices of {:?} columns",
-                x.values(cols),
+                x.value_count(cols),
                 mats.iter().map(|m| m.cols).collect::<Vec<_>>()
             )));
         };
@@ -738,8 +738,8 @@ impl GroupRef<'_> {
     }
 }
 
-/// The activation rows of a matmul.
-#[derive(Clone, Copy)]
+/// The activation rows of a matmul. Not `Clone`: produced rows are produced exactly once
+/// (a producer may have effects, such as appending keys and values to a cache).
 pub(crate) enum Activations<'a> {
     /// `[tokens, cols]`, row-major.
     Given(&'a [f32]),
@@ -753,24 +753,36 @@ pub(crate) enum Activations<'a> {
     },
 }
 
-impl Activations<'_> {
+impl<'a> Activations<'a> {
     /// How many values the rows hold (for error messages).
-    pub(crate) fn values(&self, cols: usize) -> usize {
+    fn value_count(&self, cols: usize) -> usize {
         match self {
             Activations::Given(x) => x.len(),
             Activations::Produced { rows, .. } => rows * cols,
         }
     }
+
+    /// The rows as f32 values (produced rows in runs of rows, as
+    /// [`crate::team::rows_in_parallel`] cuts them), for matmuls that are not corral's.
+    pub(crate) fn materialize(self, cols: usize) -> std::borrow::Cow<'a, [f32]> {
+        match self {
+            Activations::Given(x) => std::borrow::Cow::Borrowed(x),
+            Activations::Produced { rows, produce } => {
+                std::borrow::Cow::Owned(crate::team::rows_in_parallel(rows, cols, produce))
+            }
+        }
+    }
 }
 
-/// The largest buffers of 8-bit activations a thread keeps between matmuls (16 rows of
-/// 16k columns).
+/// The largest 8-bit values buffer (`q`; the per-block buffers add about a third) a
+/// thread keeps between matmuls: 16 rows of 16k columns.
 const SPARE_Q8_BYTES: usize = 1 << 18;
 
 thread_local! {
     /// Buffers of a [`Q8Activations`] that this thread used before.
     static SPARE_Q8: std::cell::RefCell<Option<Q8Activations>> = const { std::cell::RefCell::new(None) };
-    /// Each thread's scratch space for produced rows before they are quantized.
+    /// Each thread's scratch space for a run of produced rows (at most 8) before they are
+    /// quantized.
     static PRODUCED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -819,14 +831,66 @@ impl Q8RowsMut<'_> {
 
 impl Q8Activations {
     /// Quantizes each block of 32 of the `rows` rows of `x`: `s = max|x|/127`,
-    /// `p = round_half_even(x/s)` (multiplying by `1/s`). Runs of rows are tasks of one
-    /// parallel region when there are two rows per thread or more (several sequences
-    /// decoding together, a prompt).
+    /// `p = round_half_even(x/s)` (multiplying by `1/s`), in runs of rows
+    /// ([`crate::team::row_runs`]: tasks of one parallel region when there are two rows per
+    /// thread or more — several sequences decoding together, a prompt). Produced rows are
+    /// produced by the task that quantizes them.
     fn new(x: Activations<'_>, rows: usize, cols: usize, kernel: Kernel) -> Self {
         let per_row = cols / BLOCK;
-        // This thread's buffers from an earlier call, if any: every value is written below,
-        // so only what they lack is allocated (and zeroed) — with a few sequences decoding,
-        // allocating and zeroing them was about 1% of a step, on the leader alone.
+        let mut this = Self::with_size(rows, cols);
+        let (per, parallel) = crate::team::row_runs(rows);
+        let mut runs: Vec<Q8RowsMut<'_>> = this
+            .scale
+            .chunks_mut((per * per_row).max(1))
+            .zip(this.sum.chunks_mut((per * per_row).max(1)))
+            .zip(this.qsum.chunks_mut((per * per_row).max(1)))
+            .zip(this.q.chunks_mut((per * cols).max(1)))
+            .map(|(((scale, sum), qsum), q)| Q8RowsMut {
+                scale,
+                sum,
+                qsum,
+                q,
+            })
+            .collect();
+        let quantize_run = |i: usize, run: &mut Q8RowsMut<'_>| {
+            let first = i * per;
+            let range = first..first + run.q.len() / cols.max(1);
+            match &x {
+                Activations::Given(x) => {
+                    run.quantize(&x[range.start * cols..range.end * cols], kernel)
+                }
+                Activations::Produced { produce, .. } => {
+                    // Taken out of the thread's slot while in use (should `produce` itself
+                    // quantize, it finds the slot empty instead of borrowed). Not cleared:
+                    // `produce` writes every value.
+                    let mut scratch = PRODUCED.with_borrow_mut(std::mem::take);
+                    let len = range.len() * cols;
+                    if scratch.len() < len {
+                        scratch.resize(len, 0.0);
+                    }
+                    produce(range, &mut scratch[..len]);
+                    run.quantize(&scratch[..len], kernel);
+                    PRODUCED.with_borrow_mut(|slot| *slot = scratch);
+                }
+            }
+        };
+        if parallel {
+            crate::team::for_each_mut(&mut runs, quantize_run);
+        } else {
+            runs.iter_mut()
+                .enumerate()
+                .for_each(|(i, run)| quantize_run(i, run));
+        }
+        drop(runs);
+        this
+    }
+
+    /// Buffers for `rows` rows of `cols` columns: this thread's from an earlier call, if
+    /// any. Every value is written before it is read, so only what they lack is allocated
+    /// (and zeroed) — with a few sequences decoding, allocating and zeroing them was about
+    /// 1% of a step, on the leader alone.
+    fn with_size(rows: usize, cols: usize) -> Self {
+        let per_row = cols / BLOCK;
         let mut this = SPARE_Q8
             .with_borrow_mut(Option::take)
             .unwrap_or_else(|| Self {
@@ -841,58 +905,6 @@ impl Q8Activations {
         this.sum.resize(rows * per_row, 0.0);
         this.qsum.resize(rows * per_row, 0);
         this.q.resize(rows * cols, 0);
-        let threads = rayon::current_num_threads();
-        // Small runs (up to 8 rows, about four per thread): produced rows may take unequal
-        // time (attention over caches of different lengths), and tasks are claimed as
-        // threads come free.
-        let per = if threads > 1 && rows >= 2 * threads {
-            (rows / (4 * threads)).clamp(1, 8)
-        } else {
-            rows.max(1)
-        };
-        let mut runs: Vec<Q8RowsMut<'_>> = this
-            .scale
-            .chunks_mut(per * per_row)
-            .zip(this.sum.chunks_mut(per * per_row))
-            .zip(this.qsum.chunks_mut(per * per_row))
-            .zip(this.q.chunks_mut(per * cols))
-            .map(|(((scale, sum), qsum), q)| Q8RowsMut {
-                scale,
-                sum,
-                qsum,
-                q,
-            })
-            .collect();
-        let quantize_run = |i: usize, run: &mut Q8RowsMut<'_>| {
-            let first = i * per;
-            let range = first..first + run.q.len() / cols.max(1);
-            match x {
-                Activations::Given(x) => {
-                    run.quantize(&x[range.start * cols..range.end * cols], kernel)
-                }
-                Activations::Produced { produce, .. } => {
-                    // Taken out of the thread's slot while in use (should `produce` itself
-                    // quantize, it finds the slot empty instead of borrowed). Not cleared:
-                    // `produce` writes every value.
-                    let mut rows = PRODUCED.with_borrow_mut(std::mem::take);
-                    let len = range.len() * cols;
-                    if rows.len() < len {
-                        rows.resize(len, 0.0);
-                    }
-                    produce(range, &mut rows[..len]);
-                    run.quantize(&rows[..len], kernel);
-                    PRODUCED.with_borrow_mut(|slot| *slot = rows);
-                }
-            }
-        };
-        if runs.len() > 1 {
-            crate::team::for_each_mut(&mut runs, quantize_run);
-        } else {
-            runs.iter_mut()
-                .enumerate()
-                .for_each(|(i, run)| quantize_run(i, run));
-        }
-        drop(runs);
         this
     }
 

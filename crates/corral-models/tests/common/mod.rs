@@ -77,6 +77,18 @@ pub fn argmax(row: &[f32]) -> u32 {
     best as u32
 }
 
+/// Five prompts of different lengths made from one (itself, its start, reversed, its end,
+/// a longer start): four or more sequences, for [`assert_batch_matches_sequential`].
+pub fn batch_prompts(prompt: &[u32]) -> Vec<Vec<u32>> {
+    vec![
+        prompt.to_vec(),
+        prompt[..3].to_vec(),
+        prompt.iter().rev().copied().collect(),
+        prompt[2..].to_vec(),
+        prompt[..5].to_vec(),
+    ]
+}
+
 /// `forward_batch` over sequences of different lengths (prompts of different lengths
 /// prefilled together, then greedy steps with one sequence fed two tokens at once) gives the
 /// logits the one-by-one `forward` gives, within `tolerance`, and the same argmax.
