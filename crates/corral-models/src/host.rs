@@ -163,7 +163,7 @@ impl Attention {
         // region for both). Decoding — one new row per sequence — the task also appends its
         // row's keys and values to its sequence's cache: on one thread, with the others
         // waiting, those writes to lines not touched for long cost about 1% of a step.
-        let row_tasks = positions.len() >= 2 * threads;
+        let row_tasks = team::row_runs(positions.len()).1;
         let appends_in_tasks = row_tasks && rows.lens.iter().all(|&n| n == 1);
         for (r, &(_, p)) in positions.iter().enumerate() {
             if !row_tasks {
@@ -254,8 +254,8 @@ impl Attention {
                                     ModelError::InvalidRequest("KV cache lock poisoned".into())
                                 })
                                 .and_then(|mut cache| {
-                                    let span = r * kv_heads * d..(r + 1) * kv_heads * d;
-                                    let (k, v) = (&k[span.clone()], &v[span]);
+                                    let row_kv = r * kv_heads * d..(r + 1) * kv_heads * d;
+                                    let (k, v) = (&k[row_kv.clone()], &v[row_kv]);
                                     cache.append_rows(k, v, 1, geometry, self.kv_f16)?;
                                     attend_heads(&host_kv(&cache, geometry)?, p, 0, queries, out);
                                     Ok(())

@@ -436,6 +436,7 @@ impl Model {
     /// One forward pass over the new tokens of every sequence of `batch`, stacked into one
     /// `[sum tokens, hidden]` activation: each projection is one matmul over all of them, and
     /// only attention runs per sequence.
+    ///
     /// `starts[i]`, `lens[i]`: sequence `i`'s length before the pass and its number of new
     /// tokens.
     fn run(

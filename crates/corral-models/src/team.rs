@@ -199,18 +199,26 @@ pub(crate) fn rows_in_parallel(
     let mut out = vec![0f32; rows * width];
     let (per, parallel) = row_runs(rows);
     let mut parts: Vec<&mut [f32]> = out.chunks_mut((per * width).max(1)).collect();
-    let run = |i: usize, part: &mut &mut [f32]| {
+    for_each_run(&mut parts, parallel, |i, part| {
         f(i * per..i * per + part.len() / width.max(1), part);
-    };
-    if parallel {
-        for_each_mut(&mut parts, run);
-    } else {
-        parts
-            .iter_mut()
-            .enumerate()
-            .for_each(|(i, part)| run(i, part));
-    }
+    });
     out
+}
+
+/// [`for_each_mut`] over runs of rows cut by [`row_runs`] (`parallel` is its second
+/// answer), or one run after the other on this thread.
+pub(crate) fn for_each_run<T: Send>(
+    runs: &mut [T],
+    parallel: bool,
+    run: impl Fn(usize, &mut T) + Sync,
+) {
+    if parallel {
+        for_each_mut(runs, run);
+    } else {
+        runs.iter_mut()
+            .enumerate()
+            .for_each(|(i, item)| run(i, item));
+    }
 }
 
 /// Runs `run(i, &mut items[i])` for every item, as [`for_each_task`] does: each task has its

@@ -874,13 +874,7 @@ impl Q8Activations {
                 }
             }
         };
-        if parallel {
-            crate::team::for_each_mut(&mut runs, quantize_run);
-        } else {
-            runs.iter_mut()
-                .enumerate()
-                .for_each(|(i, run)| quantize_run(i, run));
-        }
+        crate::team::for_each_run(&mut runs, parallel, quantize_run);
         drop(runs);
         this
     }
