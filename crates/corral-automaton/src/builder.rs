@@ -3,6 +3,7 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use regex_syntax::utf8::Utf8Sequences;
 
 use crate::program::{Program, State, StateId};
+use crate::repetition::{Recorded, RecordedCopy};
 use crate::BuildError;
 
 type Result<T> = std::result::Result<T, BuildError>;
@@ -76,7 +77,29 @@ pub trait Combine: AsMut<Builder> + Sized {
 
     /// `body{min,max}`: `min` copies, then either the last copy looping on itself
     /// (unbounded; one copy for `body*`) or `max - min` nested optional copies.
+    ///
+    /// The copies are recorded: the lazy DFA can then tell which of them look alike.
     fn repeat<E: From<BuildError>>(
+        &mut self,
+        min: u32,
+        max: Option<u32>,
+        mut body: impl FnMut(&mut Self) -> std::result::Result<Frag, E>,
+    ) -> std::result::Result<Frag, E> {
+        let mut copies: Vec<RecordedCopy> = Vec::new();
+        let mut body = |b: &mut Self| {
+            let first = b.as_mut().states.len() as StateId;
+            let frag = body(b)?;
+            let end = b.as_mut().states.len() as StateId;
+            copies.push(RecordedCopy { frag, first, end });
+            Ok::<Frag, E>(frag)
+        };
+        let frag = self.repeat_copies(min, max, &mut body)?;
+        self.as_mut().record_repetition(copies, min, max.is_some());
+        Ok(frag)
+    }
+
+    /// [`Combine::repeat`] without the record.
+    fn repeat_copies<E: From<BuildError>>(
         &mut self,
         min: u32,
         max: Option<u32>,
@@ -186,6 +209,8 @@ pub struct Builder {
     procedures: bool,
     /// See [`Program::member_set`]: the members, each with the state that claims it.
     member_sets: Vec<Vec<(u32, StateId)>>,
+    /// Counted repetitions, copy by copy.
+    repetitions: Vec<Recorded>,
 }
 
 impl Builder {
@@ -196,6 +221,7 @@ impl Builder {
             max_states,
             procedures: true,
             member_sets: Vec::new(),
+            repetitions: Vec::new(),
         }
     }
 
@@ -427,10 +453,26 @@ impl Builder {
         }
     }
 
+    /// Record a repetition (the [`Program`] keeps those whose copies it can tell apart).
+    fn record_repetition(&mut self, copies: Vec<RecordedCopy>, min: u32, bounded: bool) {
+        if copies.len() >= 2 {
+            self.repetitions.push(Recorded {
+                copies,
+                min,
+                bounded,
+            });
+        }
+    }
+
     /// Finish with `frag` as the whole document.
     pub fn finish(mut self, frag: Frag) -> Result<Program> {
         let done = self.add(State::Match)?;
         self.patch(frag.end, done)?;
-        Ok(Program::new(self.states, frag.start, self.member_sets))
+        Ok(Program::new(
+            self.states,
+            frag.start,
+            self.member_sets,
+            &self.repetitions,
+        ))
     }
 }

@@ -5,6 +5,21 @@ use std::sync::Arc;
 use crate::program::{Program, State, StateId};
 use crate::Exhausted;
 
+/// A state's threads with the copies of counted repetitions replaced by those that
+/// stand for them ([`LazyDfa::lookahead_class`]): equal classes, equal tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LookaheadClass {
+    threads: Box<[Thread]>,
+    accepting: bool,
+}
+
+impl LookaheadClass {
+    /// Heap bytes of the class.
+    pub fn memory_bytes(&self) -> usize {
+        self.threads.len() * std::mem::size_of::<Thread>() + std::mem::size_of::<Self>()
+    }
+}
+
 /// A state of a [`LazyDfa`] (valid for the DFA that returned it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DState(u32);
@@ -487,6 +502,73 @@ impl LazyDfa {
             self.transitions[row + class] = id;
         }
         Ok((id != DEAD).then_some(DState(id)))
+    }
+
+    /// The class of `s` among states that allow the same byte strings of at most
+    /// `horizon` bytes, as far as counted repetitions tell: its threads with every copy
+    /// of a repetition (`{0,1024}`, `{1,255}`) replaced by the copy that stands for it —
+    /// far from both bounds, copies differ in nothing a text of `horizon` bytes can
+    /// reach. States of one class allow the same
+    /// tokens of at most `horizon` bytes (a caller's mask of one serves all); `None`
+    /// when no thread of `s` is inside such a repetition (its class is itself).
+    pub fn lookahead_class(&mut self, s: DState, horizon: u32) -> Option<LookaheadClass> {
+        if self.program.repetitions.is_empty() {
+            return None;
+        }
+        let (start, end) = self.states[s.index()].threads;
+        let mut inside = false;
+        let mut threads = Vec::with_capacity((end - start) as usize);
+        for i in start..end {
+            let (state, stack) = self.threads[i as usize];
+            let (alike, counted) = self.alike_stack(stack, horizon);
+            inside |= counted;
+            let state = match self.program.repetitions.alike_state(state, horizon) {
+                Some(alike) => {
+                    inside = true;
+                    alike
+                }
+                None => state,
+            };
+            threads.push((state, alike));
+        }
+        if !inside {
+            return None;
+        }
+        threads.sort_unstable();
+        threads.dedup();
+        Some(LookaheadClass {
+            threads: threads.into_boxed_slice(),
+            accepting: self.states[s.index()].accepting,
+        })
+    }
+
+    /// `stack` with each frame's return state replaced by the one that stands for it
+    /// ([`LookaheadClass`]), and whether some frame returns into a repetition's copy.
+    fn alike_stack(&mut self, stack: StackId, horizon: u32) -> (StackId, bool) {
+        let program = Arc::clone(&self.program);
+        let mut frames = Vec::new();
+        let (mut id, mut counted, mut changed) = (stack, false, false);
+        while id != 0 {
+            let (ret, parent, claims) = self.stacks[id as usize];
+            let alike = match program.repetitions.alike_return(ret, horizon) {
+                Some(alike) => {
+                    counted = true;
+                    alike
+                }
+                None => ret,
+            };
+            changed |= alike != ret;
+            frames.push((alike, claims));
+            id = parent;
+        }
+        if !changed {
+            return (stack, counted);
+        }
+        let mut id = 0;
+        for &(ret, claims) in frames.iter().rev() {
+            id = self.push_stack((ret, id, claims));
+        }
+        (id, counted)
     }
 
     fn intern(&mut self, threads: Vec<Thread>, accepting: bool) -> u32 {

@@ -27,9 +27,10 @@ mod builder;
 mod lazy;
 mod leaf;
 mod program;
+mod repetition;
 
 pub use builder::{parse as parse_regex, Builder, Combine, Frag};
-pub use lazy::{DState, LazyDfa};
+pub use lazy::{DState, LazyDfa, LookaheadClass};
 pub use leaf::{LeafDfa, LeafState};
 pub use program::{Program, State, StateId};
 

@@ -1,4 +1,5 @@
 //! The program: states of a Thompson NFA over bytes, plus calls and returns.
+use crate::repetition::{Recorded, Repetitions};
 
 /// Index of a state in a [`Program`].
 pub type StateId = u32;
@@ -46,6 +47,8 @@ pub struct Program {
     /// Whether a state can still reach the end of its procedure (or the match): threads
     /// in other states are dropped, so every live DFA state can finish a document.
     pub(crate) live: Vec<bool>,
+    /// Counted repetitions whose copies may stand for each other.
+    pub(crate) repetitions: Repetitions,
     /// First byte of each class of bytes no state tells apart (sorted, starts with 0).
     class_starts: Vec<u8>,
     /// [`Program::plain_char_paths`], computed on first use.
@@ -57,12 +60,15 @@ pub struct Program {
 impl Program {
     /// `member_sets`: per set, its members with the [`State::Claim`] state that writes
     /// each.
+    /// `repetitions`: the counted repetitions whose copies call one procedure.
     pub(crate) fn new(
         states: Vec<State>,
         start: StateId,
         member_sets: Vec<Vec<(u32, StateId)>>,
+        repetitions: &[Recorded],
     ) -> Program {
         let (live, member_sets) = liveness_with_members(&states, &member_sets);
+        let repetitions = Repetitions::new(&states, repetitions);
         let class_starts = byte_classes(&states);
         let mut class_of = [0u8; 256];
         let mut class = 0usize;
@@ -77,6 +83,7 @@ impl Program {
             start,
             member_sets,
             live,
+            repetitions,
             class_starts,
             plain_char_paths: std::sync::OnceLock::new(),
             class_of,

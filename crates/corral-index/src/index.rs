@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
-use corral_automaton::{DState, LazyDfa, Program};
+use corral_automaton::{DState, LazyDfa, LookaheadClass, Program};
 
 use crate::budget::{Evictable, MemoryBudget};
 use crate::error::IndexError;
@@ -143,6 +143,16 @@ impl MaskTable {
 
     /// Store `mask` for `state` (the first one stored wins) and return the stored one.
     fn insert(&self, state: DState, mask: Arc<StateMask>) -> Arc<StateMask> {
+        self.store(state, mask, true)
+    }
+
+    /// [`MaskTable::insert`] for a mask this table holds already for another state:
+    /// only the slot is charged.
+    fn insert_shared(&self, state: DState, mask: Arc<StateMask>) -> Arc<StateMask> {
+        self.store(state, mask, false)
+    }
+
+    fn store(&self, state: DState, mask: Arc<StateMask>, new: bool) -> Arc<StateMask> {
         let Some(slot) = self.masks.get_or_alloc(state.index()) else {
             return mask;
         };
@@ -155,7 +165,11 @@ impl MaskTable {
             })
             .clone();
         let grown = self.masks.allocated_bytes().saturating_sub(before)
-            + if stored { kept.memory_bytes() } else { 0 };
+            + if stored && new {
+                kept.memory_bytes()
+            } else {
+                0
+            };
         self.bytes.fetch_add(grown, Ordering::Relaxed);
         self.budget.charge(grown);
         kept
@@ -177,6 +191,10 @@ struct Discovery {
     charged: usize,
     /// Bytes of the transition rows of [`StateInfo::next`] (charged on the next publish).
     rows: usize,
+    /// A state whose mask was computed, by its class among states that allow the same
+    /// tokens ([`LazyDfa::lookahead_class`]: the positions of a long `maxLength` string
+    /// far from its bounds): the others take its mask instead of walking the vocabulary.
+    alike: std::collections::HashMap<LookaheadClass, DState>,
 }
 
 /// A compiled regex indexed against a vocabulary: shareable between threads and
@@ -293,6 +311,7 @@ impl Index {
                 published: 0,
                 charged: 0,
                 rows: 0,
+                alike: Default::default(),
             }),
             states: Segmented::default(),
             masks: ArcSwap::from_pointee(MaskTable::new(budget.clone())),
@@ -489,7 +508,20 @@ impl Index {
         if let Some(mask) = table.get(state.0) {
             return Ok(mask.clone());
         }
+        let horizon = self.inner.vocab.max_token_bytes();
+        let class = discovery.dfa.lookahead_class(state.0, horizon);
+        if let Some(class) = &class {
+            let alike = discovery.alike.get(class).and_then(|&s| table.get(s));
+            if let Some(mask) = alike.cloned() {
+                drop(discovery);
+                return Ok(table.insert_shared(state.0, mask));
+            }
+        }
         let mask = self.compute_mask(&mut discovery, state.0)?;
+        if let Some(class) = class {
+            discovery.rows += class.memory_bytes() + 16;
+            discovery.alike.insert(class, state.0);
+        }
         drop(discovery);
         Ok(table.insert(state.0, Arc::new(mask)))
     }

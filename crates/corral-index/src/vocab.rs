@@ -56,6 +56,8 @@ struct VocabInner {
     other_map: Vec<u32>,
     /// The most characters in a plain text token.
     max_plain_chars: u32,
+    /// The most bytes in a token (EOS tokens aside).
+    max_token_bytes: u32,
 }
 
 /// Plain text tokens up to this many characters are taken in bulk inside a string that
@@ -109,6 +111,7 @@ impl Vocabulary {
         let mut plain_text = vec![0u64; tokens.len().div_ceil(64)].into_boxed_slice();
         let mut short_plain = plain_text.clone();
         let mut max_plain_chars = 0;
+        let max_token_bytes = texts().map(|(_, b)| b.len()).max().unwrap_or(0);
         let mut others = Vec::new();
         let mut long_plain = Vec::new();
         for (id, bytes) in texts() {
@@ -139,6 +142,7 @@ impl Vocabulary {
                 other_trie,
                 other_map,
                 max_plain_chars,
+                max_token_bytes: u32::try_from(max_token_bytes).unwrap_or(u32::MAX),
             }),
         })
     }
@@ -220,6 +224,11 @@ impl Vocabulary {
     /// The most characters in a plain text token.
     pub(crate) fn max_plain_chars(&self) -> u32 {
         self.inner.max_plain_chars
+    }
+
+    /// The most bytes in a token (EOS tokens aside, which end the text).
+    pub fn max_token_bytes(&self) -> u32 {
+        self.inner.max_token_bytes
     }
 
     /// The plain text tokens of at most [`SHORT_PLAIN_CHARS`] characters, as a mask.
