@@ -426,6 +426,58 @@ impl LazyDfa {
         Ok(depth.min(bound))
     }
 
+    /// `Some(d)` when the plain text that can follow `s` is exactly the strings of at
+    /// most `d` plain text characters (`d < bound`): the end of a string with a
+    /// `maxLength`, where the plain text tokens allowed are those of at most `d`
+    /// characters, whatever they are. `None` when some plain strings of a length can
+    /// follow and others cannot (a pattern, a listed name), or none stops before `bound`.
+    pub fn plain_text_limit(&mut self, s: DState, bound: u32) -> Result<Option<u32>, Exhausted> {
+        /// Most states followed at once before giving up.
+        const MAX_LEVEL: usize = 8;
+        let mut level = vec![s];
+        for depth in 0..bound {
+            if !self.some_plain_char(&level)? {
+                return Ok(Some(depth));
+            }
+            match self.after_plain_char(&level)? {
+                Some(next) if next.len() <= MAX_LEVEL => level = next,
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether some plain text character leads somewhere from some state of `level`.
+    fn some_plain_char(&mut self, level: &[DState]) -> Result<bool, Exhausted> {
+        let program = Arc::clone(&self.program);
+        let mut current = Vec::new();
+        let mut next = Vec::new();
+        for path in program.plain_char_paths() {
+            current.clear();
+            current.extend_from_slice(level);
+            for reps in path {
+                next.clear();
+                for &q in &current {
+                    for &b in reps.iter() {
+                        if let Some(n) = self.next(q, b)? {
+                            next.push(n);
+                        }
+                    }
+                }
+                next.sort_unstable();
+                next.dedup();
+                std::mem::swap(&mut current, &mut next);
+                if current.is_empty() {
+                    break;
+                }
+            }
+            if !current.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The states reached from `level` by one plain text character, or `None` when some
     /// such character leads nowhere. Only one byte per byte class is followed.
     fn after_plain_char(&mut self, level: &[DState]) -> Result<Option<Vec<DState>>, Exhausted> {
@@ -959,6 +1011,27 @@ mod tests {
         }
         assert_eq!(dfa.plain_text_depth(s, 100).unwrap(), 7);
         assert_eq!(dfa.plain_text_depth(start, 100).unwrap(), 0);
+    }
+
+    #[test]
+    fn plain_text_limit_is_the_length_left_only_where_every_character_counts_alike() {
+        let bounded = Program::from_regex(r#""[^"\\\x00-\x1F]{0,10}""#, 1 << 20).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(bounded), 1 << 24);
+        let start = dfa.start();
+        let mut s = dfa.next(start, b'"').unwrap().unwrap();
+        // Ten left: more than the bound looks.
+        assert_eq!(dfa.plain_text_limit(s, 8).unwrap(), None);
+        for _ in 0..7 {
+            s = dfa.next(s, b'x').unwrap().unwrap();
+        }
+        assert_eq!(dfa.plain_text_limit(s, 8).unwrap(), Some(3));
+        // Before the opening quote no plain character follows; `"` is not plain.
+        assert_eq!(dfa.plain_text_limit(start, 8).unwrap(), Some(0));
+        // A pattern: some characters go on where others stop.
+        let pattern = Program::from_regex(r#""[a-c]{0,3}""#, 1 << 20).unwrap();
+        let mut dfa = LazyDfa::new(Arc::new(pattern), 1 << 24);
+        let s = dfa.next(dfa.start(), b'"').unwrap().unwrap();
+        assert_eq!(dfa.plain_text_limit(s, 8).unwrap(), None);
     }
 
     #[test]

@@ -580,6 +580,14 @@ impl Index {
                 .other_trie()
                 .walk(state, |s, byte| dfa.next(s, byte), |t| set(&mut words, t))
                 .map_err(|_| self.exhausted())?;
+        } else if let Some(plain) = self.plain_up_to_limit(dfa, state, depth, free_soon)? {
+            // Near the end of a string with a `maxLength`: the plain text tokens allowed
+            // are those short enough, whatever their characters; walk only the others.
+            words.copy_from_slice(plain);
+            vocab
+                .other_trie()
+                .walk(state, |s, byte| dfa.next(s, byte), |t| set(&mut words, t))
+                .map_err(|_| self.exhausted())?;
         } else {
             // Not inside free text here, but perhaps a few bytes further (a property name
             // that may be a listed name or any other): take plain text in bulk there.
@@ -603,6 +611,29 @@ impl Index {
         }
         self.publish(discovery)?;
         Ok(StateMask { words, accepting })
+    }
+
+    /// The plain text tokens allowed from `state` when they are exactly those of at most
+    /// some number of characters ([`LazyDfa::plain_text_limit`]; all plain strings of
+    /// `depth` characters are known to follow).
+    fn plain_up_to_limit(
+        &self,
+        dfa: &mut LazyDfa,
+        state: DState,
+        depth: u32,
+        free_soon: bool,
+    ) -> Result<Option<&[u64]>, IndexError> {
+        let vocab = &self.inner.vocab;
+        if free_soon {
+            return Ok(None);
+        }
+        let bound = vocab.max_plain_chars().min(SHORT_PLAIN_CHARS);
+        let limit = dfa
+            .plain_text_limit(state, bound)
+            .map_err(|_| self.exhausted())?;
+        Ok(limit
+            .filter(|&d| d >= depth)
+            .and_then(|d| vocab.plain_up_to(d)))
     }
 
     /// The bytes every continuation from `state` must start with (empty when there is a

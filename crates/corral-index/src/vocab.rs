@@ -48,6 +48,9 @@ struct VocabInner {
     plain_text: Box<[u64]>,
     /// The plain text tokens of at most [`SHORT_PLAIN_CHARS`] characters, as a mask.
     short_plain: Box<[u64]>,
+    /// Entry `c`: the plain text tokens of at most `c` characters, as a mask (`c` below
+    /// [`SHORT_PLAIN_CHARS`]).
+    plain_up_to: Vec<Box<[u64]>>,
     /// The trie of the plain text tokens of more than [`SHORT_PLAIN_CHARS`] characters.
     long_plain_trie: TokenTrie,
     /// The trie of every other token.
@@ -110,6 +113,8 @@ impl Vocabulary {
         let trie = TokenTrie::new(texts());
         let mut plain_text = vec![0u64; tokens.len().div_ceil(64)].into_boxed_slice();
         let mut short_plain = plain_text.clone();
+        // Plain text tokens by their number of characters, below SHORT_PLAIN_CHARS.
+        let mut by_chars: Vec<Vec<u32>> = vec![Vec::new(); SHORT_PLAIN_CHARS as usize];
         let mut max_plain_chars = 0;
         let max_token_bytes = texts().map(|(_, b)| b.len()).max().unwrap_or(0);
         let mut others = Vec::new();
@@ -119,6 +124,9 @@ impl Vocabulary {
                 Some(chars) => {
                     plain_text[id as usize / 64] |= 1 << (id % 64);
                     max_plain_chars = max_plain_chars.max(chars);
+                    if let Some(ids) = by_chars.get_mut(chars as usize) {
+                        ids.push(id);
+                    }
                     if chars <= SHORT_PLAIN_CHARS {
                         short_plain[id as usize / 64] |= 1 << (id % 64);
                     } else {
@@ -127,6 +135,14 @@ impl Vocabulary {
                 }
                 None => others.push((id, bytes)),
             }
+        }
+        let mut plain_up_to = vec![plain_text.iter().map(|_| 0).collect::<Box<[u64]>>()];
+        for ids in &by_chars[1..] {
+            let mut mask = plain_up_to[plain_up_to.len() - 1].clone();
+            for &id in ids {
+                mask[id as usize / 64] |= 1 << (id % 64);
+            }
+            plain_up_to.push(mask);
         }
         let other_trie = TokenTrie::new(others);
         let long_plain_trie = TokenTrie::new(long_plain);
@@ -138,6 +154,7 @@ impl Vocabulary {
                 trie,
                 plain_text,
                 short_plain,
+                plain_up_to,
                 long_plain_trie,
                 other_trie,
                 other_map,
@@ -234,6 +251,12 @@ impl Vocabulary {
     /// The plain text tokens of at most [`SHORT_PLAIN_CHARS`] characters, as a mask.
     pub(crate) fn short_plain(&self) -> &[u64] {
         &self.inner.short_plain
+    }
+
+    /// The plain text tokens of at most `chars` characters (below
+    /// [`SHORT_PLAIN_CHARS`]), as a mask.
+    pub(crate) fn plain_up_to(&self, chars: u32) -> Option<&[u64]> {
+        self.inner.plain_up_to.get(chars as usize).map(|m| &m[..])
     }
 
     /// The trie of the plain text tokens of more than [`SHORT_PLAIN_CHARS`] characters.
