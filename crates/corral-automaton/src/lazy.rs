@@ -208,6 +208,8 @@ pub struct LazyDfa {
     generation: u32,
     /// Scratch for the seeds of a transition.
     seeds: Vec<Thread>,
+    /// Scratch for the threads a closure reaches (given back after interning them).
+    reached: Vec<Thread>,
 }
 
 impl std::fmt::Debug for LazyDfa {
@@ -241,12 +243,14 @@ impl LazyDfa {
             visited: vec![(0, 0); program.states.len()],
             generation: 0,
             seeds: Vec::new(),
+            reached: Vec::new(),
             program,
         };
         let start = dfa.program.start;
         // The first state always fits: the budget applies to what follows.
         let (threads, accepting) = dfa.closure(&[(start, 0)]);
-        dfa.start = DState(dfa.intern(threads, accepting));
+        dfa.start = DState(dfa.intern(&threads, accepting));
+        dfa.reached = threads;
         dfa
     }
 
@@ -546,8 +550,9 @@ impl LazyDfa {
             if self.memory > self.limit {
                 return Err(Exhausted { limit: self.limit });
             }
-            self.intern(threads, accepting)
+            self.intern(&threads, accepting)
         };
+        self.reached = threads;
         // `byte`'s own class is in `same`; the others may be known already, to `id`.
         let row = s.index() * self.classes;
         for class in same.iter() {
@@ -623,7 +628,7 @@ impl LazyDfa {
         (id, counted)
     }
 
-    fn intern(&mut self, threads: Vec<Thread>, accepting: bool) -> u32 {
+    fn intern(&mut self, threads: &[Thread], accepting: bool) -> u32 {
         use std::hash::{BuildHasher, Hash, Hasher};
         let mut hasher = FastHash::default().build_hasher();
         threads.hash(&mut hasher);
@@ -658,7 +663,7 @@ impl LazyDfa {
             }
         }
         let start = self.threads.len() as u32;
-        self.threads.extend_from_slice(&threads);
+        self.threads.extend_from_slice(threads);
         self.states.push(Determinized {
             threads: (start, self.threads.len() as u32),
             accepting,
@@ -736,7 +741,8 @@ impl LazyDfa {
         }
         let generation = self.generation;
         todo.extend_from_slice(seeds);
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.reached);
+        out.clear();
         let mut accepting = false;
         while let Some((state, stack)) = todo.pop() {
             if !program.live[state as usize] {

@@ -230,22 +230,22 @@ impl TokenTrie {
                 continue;
             };
             states[depth] = next;
-            let range = self.subtree_tokens(i);
             // A free state met again (the free text after a few bytes of a property
             // name, say) takes even small subtrees at once; a leaf is its own tokens
-            // either way.
+            // either way. The subtree's token range is looked up only when needed: its
+            // end lies a whole subtree away in the node array.
             let leaf = node.subtree_end as usize == i + 1;
             let absorbs = node.boundary
                 && !leaf
                 && match automaton.known_absorbs(next) {
                     Some(known) => known,
                     None => {
-                        range.len() >= MIN_BULK_TOKENS as usize
+                        self.subtree_tokens(i).len() >= MIN_BULK_TOKENS as usize
                             && automaton.absorbs_plain_text(next)?
                     }
                 };
             if absorbs {
-                bulk.push(range);
+                bulk.push(self.subtree_tokens(i));
                 if let Some(&j) = map.get(i).filter(|&&j| j != u32::MAX) {
                     others.walk_below(
                         j as usize,
