@@ -10,8 +10,6 @@
 //! thousand. States that differ only in such copies allow the same tokens;
 //! [`Repetitions::alike_return`] and [`Repetitions::alike_state`] name one copy for all
 //! of them, so a mask computed for one serves the others.
-use std::collections::HashMap;
-
 use crate::program::{State, StateId};
 use crate::Frag;
 
@@ -36,21 +34,78 @@ pub(crate) struct Recorded {
 }
 
 /// How the copies of a repetition are told apart.
-#[derive(Clone, Debug)]
-enum Copies {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
     /// Each copy calls one procedure: copy `i` by its call's return state.
-    Calls(Vec<StateId>),
+    Calls,
     /// The copies are written out, each a translate of the first: copy `i` by its first
-    /// state (a state's offset from it is the same in every copy).
-    Inline(Vec<StateId>),
+    /// state (a state's offset from it is the same in every copy), `width` states each.
+    Inline { width: u32 },
+}
+
+/// Copies `first_copy..first_copy + count` of repetition `rep`, named (by return
+/// state, or first state) `lo + k * stride`: copies come one after the other in the
+/// program, so a million copies are a few runs, not a million entries.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    lo: StateId,
+    stride: u32,
+    count: u32,
+    first_copy: u32,
+    rep: u32,
+}
+
+impl Run {
+    /// The runs of the copies named `ids` (in copy order), or `None` when two runs
+    /// overlap (a name could then stand for two copies).
+    fn split(ids: &[StateId], rep: u32) -> Option<Vec<Run>> {
+        let mut runs: Vec<Run> = Vec::new();
+        for (i, &id) in ids.iter().enumerate() {
+            if let Some(run) = runs.last_mut() {
+                let last = run.lo + (run.count - 1) * run.stride;
+                if id > last && (run.count == 1 || id - last == run.stride) {
+                    run.stride = id - last;
+                    run.count += 1;
+                    continue;
+                }
+            }
+            runs.push(Run {
+                lo: id,
+                stride: 1,
+                count: 1,
+                first_copy: i as u32,
+                rep,
+            });
+        }
+        let mut spans: Vec<(StateId, StateId)> = runs
+            .iter()
+            .map(|r| (r.lo, r.lo + (r.count - 1) * r.stride))
+            .collect();
+        spans.sort_unstable();
+        spans.windows(2).all(|w| w[0].1 < w[1].0).then_some(runs)
+    }
 }
 
 #[derive(Clone, Debug)]
 struct Repetition {
-    copies: Copies,
+    kind: Kind,
+    /// The copies' names, in copy order.
+    runs: Vec<Run>,
     count: u32,
     min: u32,
     bounded: bool,
+}
+
+impl Repetition {
+    /// The name of copy `copy`.
+    fn name(&self, copy: u32) -> StateId {
+        let at = self
+            .runs
+            .partition_point(|r| r.first_copy + r.count <= copy)
+            .min(self.runs.len() - 1);
+        let run = &self.runs[at];
+        run.lo + (copy - run.first_copy) * run.stride
+    }
 }
 
 /// The repetitions of a program whose copies may stand for each other (see the
@@ -58,96 +113,102 @@ struct Repetition {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Repetitions {
     repetitions: Vec<Repetition>,
-    /// Return state → (repetition, copy), for copies that call.
-    returns: HashMap<StateId, (u32, u32)>,
-    /// State → (repetition, copy), for the states of written-out copies.
-    states: HashMap<StateId, (u32, u32)>,
+    /// The runs of copies that call, by return state (sorted by `lo`).
+    returns: Vec<Run>,
+    /// The runs of written-out copies, by first state (sorted by `lo`).
+    states: Vec<Run>,
 }
 
 impl Repetitions {
     /// The table of the `recorded` repetitions of `states` that qualify: copies that
     /// cannot match the empty string, and either each one call of the same procedure
-    /// (told apart by return states that no other copy shares) or each a translate of
-    /// the first copy whose only way out is its end.
+    /// (told apart by their return states) or each a translate of the first copy whose
+    /// only way out is its end.
     pub(crate) fn new(states: &[State], recorded: &[Recorded]) -> Repetitions {
         let mut table = Repetitions::default();
-        let mut returns_seen: HashMap<StateId, u32> = HashMap::new();
         for rep in recorded {
             if rep.copies.len() < 2 {
                 continue;
             }
-            let copies = match calls(states, &rep.copies) {
-                Some(returns) => {
-                    for &ret in &returns {
-                        *returns_seen.entry(ret).or_insert(0) += 1;
-                    }
-                    Copies::Calls(returns)
-                }
-                None if written_out(states, &rep.copies) => {
-                    Copies::Inline(rep.copies.iter().map(|c| c.first).collect())
-                }
+            let r = table.repetitions.len() as u32;
+            let (kind, ids) = match calls(states, &rep.copies) {
+                Some(returns) => (Kind::Calls, returns),
+                None if written_out(states, &rep.copies) => (
+                    Kind::Inline {
+                        width: rep.copies[0].end - rep.copies[0].first,
+                    },
+                    rep.copies.iter().map(|c| c.first).collect(),
+                ),
                 None => continue,
             };
-            let r = table.repetitions.len() as u32;
-            if let Copies::Inline(_) = copies {
-                for (i, copy) in rep.copies.iter().enumerate() {
-                    for s in copy.first..copy.end {
-                        table.states.insert(s, (r, i as u32));
-                    }
-                }
-            }
-            if let Copies::Calls(returns) = &copies {
-                for (i, &ret) in returns.iter().enumerate() {
-                    table.returns.insert(ret, (r, i as u32));
-                }
+            let Some(runs) = Run::split(&ids, r) else {
+                continue;
+            };
+            match kind {
+                Kind::Calls => table.returns.extend_from_slice(&runs),
+                Kind::Inline { .. } => table.states.extend_from_slice(&runs),
             }
             table.repetitions.push(Repetition {
-                copies,
+                kind,
+                runs,
                 count: rep.copies.len() as u32,
                 min: rep.min,
                 bounded: rep.bounded,
             });
         }
-        // A return state shared by two copies would make its copy ambiguous: leave it out.
-        table
-            .returns
-            .retain(|ret, _| returns_seen.get(ret) == Some(&1));
+        table.returns.sort_unstable_by_key(|r| r.lo);
+        table.states.sort_unstable_by_key(|r| r.lo);
         table
     }
 
     /// Whether no repetition qualified.
     pub(crate) fn is_empty(&self) -> bool {
-        self.returns.is_empty() && self.states.is_empty()
+        self.repetitions.is_empty()
+    }
+
+    /// The repetition, copy and offset in the copy of `id` among `runs` (each copy
+    /// `width` states of its repetition from its name on; 1 for return states).
+    fn find(&self, runs: &[Run], id: StateId) -> Option<(&Repetition, u32, u32)> {
+        let at = runs.partition_point(|r| r.lo <= id).checked_sub(1)?;
+        let run = &runs[at];
+        let rep = &self.repetitions[run.rep as usize];
+        let width = match rep.kind {
+            Kind::Calls => 1,
+            Kind::Inline { width } => width,
+        };
+        let (k, offset) = ((id - run.lo) / run.stride, (id - run.lo) % run.stride);
+        (k < run.count && offset < width).then_some((rep, run.first_copy + k, offset))
     }
 
     /// The return state of the copy that stands for the one returning to `ret` when the
     /// text ahead is at most `horizon` bytes (`ret` itself when no other copy does), or
-    /// `None` when `ret` is no copy's.
+    /// `None` when `ret` is no copy's or no two copies of its repetition are alike
+    /// (`[ \t]{0,32}` with tokens of up to 128 bytes).
     pub(crate) fn alike_return(&self, ret: StateId, horizon: u32) -> Option<StateId> {
-        let &(r, i) = self.returns.get(&ret)?;
-        let rep = &self.repetitions[r as usize];
-        match &rep.copies {
-            Copies::Calls(returns) => Some(returns[rep.alike_copy(i, horizon) as usize]),
-            Copies::Inline(_) => None,
-        }
+        let (rep, copy, _) = self.find(&self.returns, ret)?;
+        rep.shares(horizon)
+            .then(|| rep.name(rep.alike_copy(copy, horizon)))
     }
 
     /// The state in the copy that stands for `state`'s copy (as
-    /// [`Repetitions::alike_return`]), or `None` when `state` is in no written-out copy.
+    /// [`Repetitions::alike_return`]), or `None` when `state` is in no written-out copy
+    /// or none of its copies stands for another.
     pub(crate) fn alike_state(&self, state: StateId, horizon: u32) -> Option<StateId> {
-        let &(r, i) = self.states.get(&state)?;
-        let rep = &self.repetitions[r as usize];
-        match &rep.copies {
-            Copies::Inline(firsts) => {
-                let j = rep.alike_copy(i, horizon);
-                Some(firsts[j as usize] + (state - firsts[i as usize]))
-            }
-            Copies::Calls(_) => None,
-        }
+        let (rep, copy, offset) = self.find(&self.states, state)?;
+        rep.shares(horizon)
+            .then(|| rep.name(rep.alike_copy(copy, horizon)) + offset)
     }
 }
 
 impl Repetition {
+    /// Whether two copies are alike when the text ahead is at most `horizon` bytes (see
+    /// [`Repetition::alike_copy`]): two past `min - 1` and far from the last copy, or
+    /// two far below `min`.
+    fn shares(&self, horizon: u32) -> bool {
+        let (count, min, horizon) = (self.count as u64, self.min as u64, horizon as u64);
+        (self.bounded && count > horizon + min.max(1)) || min >= horizon + 2
+    }
+
     /// The copy that stands for copy `i` when the text ahead is at most `horizon`
     /// bytes.
     ///
@@ -254,16 +315,15 @@ fn written_out(states: &[State], copies: &[RecordedCopy]) -> bool {
 /// reaching a return or a state outside (`inside` false) without a byte counts, and so
 /// do calls and member guards on the way (they might).
 fn may_be_empty(states: &[State], start: StateId, inside: impl Fn(StateId) -> bool) -> bool {
-    let mut seen = vec![false; states.len()];
+    // A set, not a flag per program state: programs of 100,000 states hold hundreds of
+    // repetitions, each of whose copies is a few states.
+    let mut seen = std::collections::HashSet::new();
     let mut todo = vec![start];
     while let Some(s) = todo.pop() {
-        if !inside(s) {
+        if !inside(s) || s as usize >= states.len() {
             return true;
         }
-        let Some(visited) = seen.get_mut(s as usize) else {
-            return true;
-        };
-        if std::mem::replace(visited, true) {
+        if !seen.insert(s) {
             continue;
         }
         match &states[s as usize] {
@@ -288,7 +348,8 @@ mod tests {
 
     fn repetition(min: u32, count: u32, bounded: bool) -> Repetition {
         Repetition {
-            copies: Copies::Inline((0..count).collect()),
+            kind: Kind::Inline { width: 1 },
+            runs: Run::split(&(0..count).collect::<Vec<_>>(), 0).unwrap(),
             count,
             min,
             bounded,
@@ -312,13 +373,29 @@ mod tests {
         assert_eq!(rep.alike_copy(11, 8), 0);
         assert_eq!(rep.alike_copy(12, 8), 12);
         assert_eq!(rep.alike_copy(19, 8), 19);
+        assert!(rep.shares(18) && !rep.shares(19));
+        // Copies that a token can see to the end of: none alike.
+        assert!(!repetition(0, 9, true).shares(8) && repetition(0, 10, true).shares(8));
+        assert!(!repetition(3, 11, true).shares(8) && repetition(3, 12, true).shares(8));
     }
 
     #[test]
     fn the_builder_records_called_and_written_out_copies() {
         let called = Program::from_regex("(?:ab|é){0,50}", 1 << 16).unwrap();
-        assert_eq!(called.repetitions.returns.len(), 50);
-        assert!(called.repetitions.states.is_empty());
+        let reps = &called.repetitions;
+        assert_eq!(reps.repetitions.len(), 1);
+        assert!(reps.states.is_empty());
+        // Every copy's return state is found, as its own copy, and nothing else is.
+        let rep = &reps.repetitions[0];
+        for copy in 0..50 {
+            let (_, found, _) = reps.find(&reps.returns, rep.name(copy)).unwrap();
+            assert_eq!(found, copy);
+        }
+        let named: Vec<StateId> = (0..50).map(|c| rep.name(c)).collect();
+        let others = (0..called.states().len() as StateId).filter(|s| !named.contains(s));
+        assert!(others
+            .into_iter()
+            .all(|s| reps.find(&reps.returns, s).is_none()));
         let written = Program::from_regex("[a-z]{1,50}", 1 << 16).unwrap();
         assert_eq!(written.repetitions.repetitions.len(), 1);
         assert!(written.repetitions.returns.is_empty());
