@@ -430,6 +430,15 @@ impl LazyDfa {
         Ok(depth.min(bound))
     }
 
+    /// The state every plain text character leads `s` to, when they all lead to one
+    /// (inside a string with a `maxLength`, the next position).
+    pub fn plain_char_successor(&mut self, s: DState) -> Result<Option<DState>, Exhausted> {
+        Ok(match self.after_plain_char(&[s])?.as_deref() {
+            Some(&[only]) => Some(only),
+            _ => None,
+        })
+    }
+
     /// `Some(d)` when the plain text that can follow `s` is exactly the strings of at
     /// most `d` plain text characters (`d < bound`): the end of a string with a
     /// `maxLength`, where the plain text tokens allowed are those of at most `d`

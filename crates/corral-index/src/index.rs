@@ -517,7 +517,7 @@ impl Index {
                 return Ok(table.insert_shared(state.0, mask));
             }
         }
-        let mask = self.compute_mask(&mut discovery, state.0)?;
+        let mask = self.compute_mask(&mut discovery, state.0, class.as_ref())?;
         if let Some(class) = class {
             discovery.rows += class.memory_bytes() + 16;
             discovery.alike.insert(class, state.0);
@@ -526,10 +526,12 @@ impl Index {
         Ok(table.insert(state.0, Arc::new(mask)))
     }
 
+    /// The mask of `state`, whose [`LazyDfa::lookahead_class`] is `class`.
     fn compute_mask(
         &self,
         discovery: &mut Discovery,
         state: DState,
+        class: Option<&LookaheadClass>,
     ) -> Result<StateMask, IndexError> {
         let vocab = &self.inner.vocab;
         let mut words = vec![0u64; vocab.len().div_ceil(64)].into_boxed_slice();
@@ -558,7 +560,10 @@ impl Index {
                 }
             }
         }
-        let depth = if absorbs {
+        // Every plain text token at once: free text, or text that soon repeats itself
+        // (then no need to look for how much plain text may follow).
+        let all_plain = absorbs || (!free_soon && self.plain_text_repeats(dfa, state, class)?);
+        let depth = if all_plain {
             short
         } else if free_soon {
             0
@@ -567,7 +572,7 @@ impl Index {
                 .map_err(|_| self.exhausted())?
         };
         if depth >= short {
-            if absorbs {
+            if all_plain {
                 words.copy_from_slice(vocab.plain_text());
             } else {
                 words.copy_from_slice(vocab.short_plain());
@@ -611,6 +616,44 @@ impl Index {
         }
         self.publish(discovery)?;
         Ok(StateMask { words, accepting })
+    }
+
+    /// Whether every plain text token is allowed from `state` because plain text soon
+    /// repeats itself: every plain text character leads from `state` to one state, and
+    /// so on, until (within [`REPEAT_SEARCH`] characters: a `minLength` to reach) a state
+    /// leads to one of its own `class` — a position of a long `maxLength` string far from
+    /// its bounds, whose next position no token can tell from it. From there every plain
+    /// string of up to the longest token's bytes goes on (by induction on its length,
+    /// each character landing where the rest behaves as before it), so the long plain
+    /// tokens need no walk — a walk that would build their states 128 characters ahead.
+    fn plain_text_repeats(
+        &self,
+        dfa: &mut LazyDfa,
+        state: DState,
+        class: Option<&LookaheadClass>,
+    ) -> Result<bool, IndexError> {
+        /// Plain characters followed before giving up.
+        const REPEAT_SEARCH: usize = 4;
+        let Some(class) = class else {
+            return Ok(false);
+        };
+        let horizon = self.inner.vocab.max_token_bytes();
+        let exhausted = |_| self.exhausted();
+        let mut class = class.clone();
+        let mut current = state;
+        for _ in 0..REPEAT_SEARCH {
+            let Some(next) = dfa.plain_char_successor(current).map_err(exhausted)? else {
+                return Ok(false);
+            };
+            let Some(next_class) = dfa.lookahead_class(next, horizon) else {
+                return Ok(false);
+            };
+            if next_class == class {
+                return Ok(true);
+            }
+            (current, class) = (next, next_class);
+        }
+        Ok(false)
     }
 
     /// The plain text tokens allowed from `state` when they are exactly those of at most
