@@ -620,7 +620,7 @@ impl Index {
 
     /// Whether every plain text token is allowed from `state` because plain text soon
     /// repeats itself: every plain text character leads from `state` to one state, and
-    /// so on, until (within [`REPEAT_SEARCH`] characters: a `minLength` to reach) a state
+    /// so on, until (within a few characters: a `minLength` to reach) a state
     /// leads to one of its own `class` — a position of a long `maxLength` string far from
     /// its bounds, whose next position no token can tell from it. From there every plain
     /// string of up to the longest token's bytes goes on (by induction on its length,
