@@ -139,10 +139,10 @@ impl ClassSet {
 
 /// A fast hash for the DFA's own integer keys (no untrusted input reaches it: keys are
 /// state and stack ids the DFA assigns).
-type FastHash = std::hash::BuildHasherDefault<MultiplyHasher>;
+pub(crate) type FastHash = std::hash::BuildHasherDefault<MultiplyHasher>;
 
 #[derive(Default)]
-struct MultiplyHasher(u64);
+pub(crate) struct MultiplyHasher(u64);
 
 impl std::hash::Hasher for MultiplyHasher {
     fn write(&mut self, bytes: &[u8]) {

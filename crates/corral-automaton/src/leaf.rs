@@ -347,16 +347,27 @@ impl Builder {
     pub fn restricted(&mut self, program: &Program, dfa: &LeafDfa) -> Result<Frag, BuildError> {
         use crate::program::State;
         let end = self.empty()?;
-        let mut ids: HashMap<(u32, u32), u32> = HashMap::new();
+        // Keys are pairs of state ids this function assigns: no untrusted input.
+        let mut ids: HashMap<(u32, u32), u32, crate::lazy::FastHash> = HashMap::default();
         let mut todo: Vec<(u32, u32)> = Vec::new();
         /// The builder state of a pair, created (as a placeholder that the loop below
         /// replaces) and queued when new.
+        /// A chain of `Empty` states is one state in the product: each pair of the
+        /// chain would otherwise be a state of its own, for every state of the DFA.
         fn id_of(
             b: &mut Builder,
-            ids: &mut HashMap<(u32, u32), u32>,
+            program: &Program,
+            ids: &mut HashMap<(u32, u32), u32, crate::lazy::FastHash>,
             todo: &mut Vec<(u32, u32)>,
-            pair: (u32, u32),
+            mut pair: (u32, u32),
         ) -> Result<u32, BuildError> {
+            // Bounded: a chain longer than the program would be a cycle of `Empty`s.
+            for _ in 0..program.states().len() {
+                match program.states()[pair.0 as usize] {
+                    State::Empty(next) => pair.0 = next,
+                    _ => break,
+                }
+            }
             if let Some(&id) = ids.get(&pair) {
                 return Ok(id);
             }
@@ -365,24 +376,28 @@ impl Builder {
             todo.push(pair);
             Ok(id)
         }
-        let start = id_of(self, &mut ids, &mut todo, (program.start(), 0))?;
+        let start = id_of(self, program, &mut ids, &mut todo, (program.start(), 0))?;
         while let Some((q, d)) = todo.pop() {
             let here = ids[&(q, d)];
             let edges = &dfa.states[d as usize].edges;
             // Byte ranges of the program state with where they lead in it.
-            let ranges: Vec<(u8, u8, u32)> = match &program.states()[q as usize] {
-                State::Range { lo, hi, next } => vec![(*lo, *hi, *next)],
-                State::Sparse(ranges) => ranges.to_vec(),
+            let single;
+            let ranges: &[(u8, u8, u32)] = match &program.states()[q as usize] {
+                State::Range { lo, hi, next } => {
+                    single = [(*lo, *hi, *next)];
+                    &single
+                }
+                State::Sparse(ranges) => ranges,
                 State::Union(alts) => {
                     let mut targets = Vec::with_capacity(alts.len());
                     for &alt in alts {
-                        targets.push(id_of(self, &mut ids, &mut todo, (alt, d))?);
+                        targets.push(id_of(self, program, &mut ids, &mut todo, (alt, d))?);
                     }
                     self.states[here as usize] = State::Union(targets);
                     continue;
                 }
                 State::Empty(next) => {
-                    let to = id_of(self, &mut ids, &mut todo, (*next, d))?;
+                    let to = id_of(self, program, &mut ids, &mut todo, (*next, d))?;
                     self.states[here as usize] = State::Empty(to);
                     continue;
                 }
@@ -409,11 +424,15 @@ impl Builder {
                 }
             };
             let mut out: Vec<(u8, u8, u32)> = Vec::new();
-            for &(lo, hi, next) in &ranges {
+            for &(lo, hi, next) in ranges {
                 for &(elo, ehi, eto) in edges {
                     let (a, b) = (lo.max(elo), hi.min(ehi));
                     if a <= b {
-                        out.push((a, b, id_of(self, &mut ids, &mut todo, (next, eto))?));
+                        out.push((
+                            a,
+                            b,
+                            id_of(self, program, &mut ids, &mut todo, (next, eto))?,
+                        ));
                     }
                 }
             }
