@@ -2,7 +2,7 @@
 use regex_syntax::hir::{Class, Hir, HirKind};
 use regex_syntax::utf8::Utf8Sequences;
 
-use crate::program::{Program, State, StateId};
+use crate::program::{Alternatives, Program, State, StateId};
 use crate::repetition::{Recorded, RecordedCopy};
 use crate::BuildError;
 
@@ -270,7 +270,7 @@ impl Builder {
     }
 
     pub fn union(&mut self) -> Result<StateId> {
-        self.add(State::Union(Vec::new()))
+        self.add(State::Union(Alternatives::new()))
     }
 
     /// The empty string.

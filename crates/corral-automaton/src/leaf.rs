@@ -389,7 +389,7 @@ impl Builder {
                 }
                 State::Sparse(ranges) => ranges,
                 State::Union(alts) => {
-                    let mut targets = Vec::with_capacity(alts.len());
+                    let mut targets = crate::program::Alternatives::with_capacity(alts.len());
                     for &alt in alts {
                         targets.push(id_of(self, program, &mut ids, &mut todo, (alt, d))?);
                     }

@@ -32,7 +32,7 @@ mod repetition;
 pub use builder::{parse as parse_regex, Builder, Combine, Frag};
 pub use lazy::{DState, LazyDfa, LookaheadClass};
 pub use leaf::{LeafDfa, LeafState};
-pub use program::{Program, State, StateId};
+pub use program::{Alternatives, Program, State, StateId};
 
 use thiserror::Error;
 

@@ -4,6 +4,11 @@ use crate::repetition::{Recorded, Repetitions};
 /// Index of a state in a [`Program`].
 pub type StateId = u32;
 
+/// The targets of a [`State::Union`]: up to four held in place. Most unions have two
+/// (a repetition's "another copy or stop"), and a program of a `maxLength` of 65,535
+/// has that many of them: a heap allocation each was much of the time to build one.
+pub type Alternatives = smallvec::SmallVec<[StateId; 4]>;
+
 /// One state of a [`Program`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum State {
@@ -12,7 +17,7 @@ pub enum State {
     /// Consume one byte in one of the (disjoint, sorted) ranges, going to its target.
     Sparse(Box<[(u8, u8, StateId)]>),
     /// Go to any of the alternatives without consuming anything.
-    Union(Vec<StateId>),
+    Union(Alternatives),
     /// Go to the next state without consuming anything.
     Empty(StateId),
     /// Run the procedure starting at `target`; when it returns, continue at `ret`.
@@ -184,7 +189,7 @@ impl Program {
             .iter()
             .map(|s| match s {
                 State::Sparse(r) => r.len() * 8,
-                State::Union(a) => a.len() * 4,
+                State::Union(a) if a.spilled() => a.capacity() * 4,
                 _ => 0,
             })
             .sum();
