@@ -137,8 +137,8 @@ impl ClassSet {
     }
 }
 
-/// A fast hash for the DFA's own integer keys (no untrusted input reaches it: keys are
-/// state and stack ids the DFA assigns).
+/// A fast hash for the automata's own integer keys (no untrusted input reaches it: keys
+/// are state and stack ids the DFA or a product construction assigns).
 pub(crate) type FastHash = std::hash::BuildHasherDefault<MultiplyHasher>;
 
 #[derive(Default)]

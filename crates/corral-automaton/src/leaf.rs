@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::lazy::{DState, LazyDfa};
-use crate::program::Program;
+use crate::program::{Alternatives, Program};
 use crate::{BuildError, Builder, Frag};
 
 /// One state: whether the bytes so far are a match, and where each byte leads (sorted,
@@ -389,7 +389,7 @@ impl Builder {
                 }
                 State::Sparse(ranges) => ranges,
                 State::Union(alts) => {
-                    let mut targets = crate::program::Alternatives::with_capacity(alts.len());
+                    let mut targets = Alternatives::with_capacity(alts.len());
                     for &alt in alts {
                         targets.push(id_of(self, program, &mut ids, &mut todo, (alt, d))?);
                     }
@@ -552,6 +552,28 @@ mod tests {
             let got = state.is_some_and(|q| dfa.is_accepting(q));
             assert_eq!(got, expected, "{:?}", String::from_utf8_lossy(&s));
         }
+    }
+
+    #[test]
+    fn restricted_products_pair_no_empty_states() {
+        // A chain of `Empty` states is one product state per DFA state, not one per link:
+        // the pairs are of the program's other states (and the product's own end).
+        let program = Program::from_regex_flat("(?:(?:a|b)?(?:c|d)?){3}e", 1000).unwrap();
+        let dfa = LeafDfa::from_regex("[a-e]{0,4}", 100).unwrap();
+        let others = program
+            .states()
+            .iter()
+            .filter(|s| !matches!(s, crate::program::State::Empty(_)))
+            .count();
+        let mut b = Builder::new(100_000);
+        let before = b.states.len();
+        b.restricted(&program, &dfa).unwrap();
+        let pairs = b.states.len() - before - 1;
+        assert!(
+            pairs <= others * dfa.states().len(),
+            "{pairs} pairs of {others} states and {} DFA states",
+            dfa.states().len()
+        );
     }
 
     #[test]
